@@ -1,0 +1,37 @@
+# Kling Studio: `make run` starts the studio, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test bench chromium clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Stamp files make pip run only when a requirements file changed.
+$(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements-dev.txt requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime-installed
+
+# Playwright's own browser download cannot work here; Debian's Chromium plays H.264.
+chromium:
+	@test -x $(CHROMIUM) || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
+run: $(VENV)/.runtime-installed
+	$(BIN)/streamlit run app.py
+
+test: $(VENV)/.dev-installed chromium
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache bench/results
