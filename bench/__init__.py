@@ -1,0 +1,1 @@
+"""Benchmarks of Kling Studio; `python -m bench` (or `make bench`) runs them all."""
