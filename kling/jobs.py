@@ -1,0 +1,327 @@
+"""Background generation jobs: a bounded worker pool that paces itself by the rate limit.
+
+The studio submits generations here and returns at once; worker threads call the API,
+write the history log before and after, archive the video, and update a `Job` the pages
+read. Worker threads never touch Streamlit: the UI only reads snapshots (`jobs()`,
+`get()`), which are copies, so a page never sees a job half-updated.
+
+Pacing: when the last response said no requests remain in the window, or the API
+answered 429, jobs wait until the reset (status `waiting`, with `wait_until`) and then
+run; a rate limit is a pause, not a failure. The client given to the queue should not
+wait out 429s itself (see `KlingClient` retry policy), so that waiting stays visible here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from .errors import KlingError, RateLimitError
+from .models import MAX_SEED, GenerationRequest, GenerationResult, RateLimit
+
+log = logging.getLogger("kling.jobs")
+
+#: A job that keeps hitting the rate limit gives up after waiting this long in total.
+MAX_RATE_LIMIT_WAIT_S = 15 * 60
+#: Wait used when a 429 names no reset time.
+DEFAULT_RATE_LIMIT_WAIT_S = 5.0
+#: Videos take 10-30 s at the provider; the UI shows elapsed time against this.
+EXPECTED_SECONDS = (10, 30)
+
+
+class JobStatus(str, Enum):
+    QUEUED = "queued"
+    WAITING = "waiting"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+
+
+@dataclass
+class Job:
+    """One generation as the studio follows it. `id` is also its history id."""
+
+    id: str
+    request: GenerationRequest
+    owner: str
+    source: str = "studio"
+    template_id: str | None = None
+    template_version: int | None = None
+    template_vars: dict[str, str] | None = None
+    batch_id: str | None = None
+    status: JobStatus = JobStatus.QUEUED
+    submitted_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    wait_until: float | None = None
+    result: GenerationResult | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    video_path: Path | None = None
+    archive_error: str | None = None
+    retry_of: str | None = None
+
+    def elapsed(self, now: float | None = None) -> float:
+        """Seconds since it was submitted, frozen once it finished."""
+        end = self.finished_at if self.finished_at is not None else (now or time.time())
+        return max(0.0, end - self.submitted_at)
+
+
+class GenerationClient(Protocol):
+    def generate(self, *, request: GenerationRequest) -> GenerationResult: ...
+
+    @property
+    def last_rate_limit(self) -> RateLimit | None: ...
+
+
+class HistoryWriter(Protocol):
+    def record_pending(self, request: GenerationRequest, **fields: Any) -> str: ...
+
+    def record_success(self, gen_id: str, result: GenerationResult, *, elapsed_s: float,
+                       video_path: str | None = None) -> None: ...
+
+    def record_failure(self, gen_id: str, error: BaseException, *, elapsed_s: float) -> None: ...
+
+    def record_video_path(self, gen_id: str, video_path: str | None, *,
+                          archive_error: str | None = None) -> None: ...
+
+
+class Archiver(Protocol):
+    def download(self, gen_id: str, url: str) -> Path: ...
+
+
+def new_generation_id() -> str:
+    """Our own ids: sortable by time, safe as file names."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+def plan_takes(request: GenerationRequest, takes: int,
+               rng: random.Random | None = None) -> list[GenerationRequest]:
+    """The requests for `takes` variations of one prompt.
+
+    With a fixed seed the takes use consecutive seeds (wrapping at the maximum), so a
+    good take can be found again. Without one each take gets its own random seed, chosen
+    here rather than by the API so that the history knows it before the video exists.
+    """
+    if not 1 <= takes <= 8:
+        raise ValueError("Variations must be between 1 and 8.")
+    if request.seed is not None:
+        return [request.with_seed((request.seed + i) % (MAX_SEED + 1)) for i in range(takes)]
+    rng = rng or random.SystemRandom()
+    return [request.with_seed(rng.randint(0, MAX_SEED)) for _ in range(takes)]
+
+
+class JobQueue:
+    """Runs generations on at most `max_concurrency` worker threads."""
+
+    def __init__(
+        self,
+        client: GenerationClient,
+        history: HistoryWriter,
+        archive: Archiver | None = None,
+        *,
+        max_concurrency: int = 4,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._history = history
+        self._archive = archive
+        self._clock = clock
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._finished = threading.Condition(self._lock)
+        self._stopping = threading.Event()
+        # Shared by all workers: once one job learns the window is used up, none sends.
+        self._paused_until = 0.0
+        self.max_concurrency = max_concurrency
+        self._pool = ThreadPoolExecutor(max_workers=max_concurrency,
+                                        thread_name_prefix="kling-job")
+
+    # -- submitting -------------------------------------------------------------------
+    def submit(
+        self,
+        request: GenerationRequest,
+        *,
+        owner: str,
+        source: str = "studio",
+        template_id: str | None = None,
+        template_version: int | None = None,
+        template_vars: dict[str, str] | None = None,
+        batch_id: str | None = None,
+        retry_of: str | None = None,
+    ) -> Job:
+        """Queue one generation; its pending history row is written before this returns."""
+        job = Job(
+            id=new_generation_id(), request=request, owner=owner, source=source,
+            template_id=template_id, template_version=template_version,
+            template_vars=template_vars, batch_id=batch_id, retry_of=retry_of,
+            submitted_at=self._clock(),
+        )
+        self._history.record_pending(
+            request, gen_id=job.id, source=source, template_id=template_id,
+            template_version=template_version, template_vars=template_vars,
+            batch_id=batch_id,
+        )
+        with self._lock:
+            self._jobs[job.id] = job
+        self._pool.submit(self._run, job.id)
+        return self._snapshot(job)
+
+    def submit_many(self, requests: list[GenerationRequest], *, owner: str,
+                    **fields: Any) -> list[Job]:
+        """Queue several generations (variations or a batch) with the same metadata."""
+        return [self.submit(request, owner=owner, **fields) for request in requests]
+
+    def retry(self, job_id: str, *, owner: str | None = None) -> Job:
+        """Queue the same request again as a new job (the failed one stays in history)."""
+        old = self.get(job_id)
+        if old is None:
+            raise KeyError(job_id)
+        return self.submit(
+            old.request, owner=owner or old.owner, source=old.source,
+            template_id=old.template_id, template_version=old.template_version,
+            template_vars=old.template_vars, batch_id=old.batch_id, retry_of=old.id,
+        )
+
+    # -- reading ----------------------------------------------------------------------
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return None if job is None else self._snapshot(job)
+
+    def jobs(self, owner: str | None = None) -> list[Job]:
+        """Snapshots of the jobs (of one owner, if given), newest first."""
+        with self._lock:
+            chosen = [j for j in self._jobs.values() if owner is None or j.owner == owner]
+            snaps = [self._snapshot(j) for j in chosen]
+        return sorted(snaps, key=lambda j: j.submitted_at, reverse=True)
+
+    def wait(self, job_ids: list[str], timeout: float | None = None) -> list[Job]:
+        """Block until these jobs have finished (or `timeout` passed); their snapshots."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._finished:
+            while not all(self._jobs[i].status.finished for i in job_ids):
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._finished.wait(remaining)
+            return [self._snapshot(self._jobs[i]) for i in job_ids]
+
+    def active_count(self, owner: str | None = None) -> int:
+        return sum(1 for j in self.jobs(owner) if not j.status.finished)
+
+    def forget(self, job_id: str) -> None:
+        """Drop a finished job from the panel (its history row stays)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None and job.status.finished:
+                del self._jobs[job_id]
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop waiting jobs and the pool; running API calls finish first when `wait`."""
+        self._stopping.set()
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+    # -- the worker -------------------------------------------------------------------
+    @staticmethod
+    def _snapshot(job: Job) -> Job:
+        return dataclasses.replace(job)
+
+    def _update(self, job_id: str, **changes: Any) -> None:
+        with self._lock:
+            job = self._jobs[job_id]
+            for name, value in changes.items():
+                setattr(job, name, value)
+            if job.status.finished:
+                self._finished.notify_all()
+
+    def _wait_until(self, job_id: str, until: float) -> bool:
+        """Sleep (as status `waiting`) until `until`; False if the queue is stopping."""
+        now = self._clock()
+        if until <= now:
+            return True
+        self._update(job_id, status=JobStatus.WAITING, wait_until=until)
+        log.info("job %s waits %.1f s for the rate limit", job_id, until - now)
+        return not self._stopping.wait(until - now)
+
+    def _pause_for_rate_limit(self, reset_at: float) -> None:
+        with self._lock:
+            self._paused_until = max(self._paused_until, reset_at)
+
+    def _run(self, job_id: str) -> None:
+        job = self.get(job_id)
+        assert job is not None
+        waited = 0.0
+        while True:
+            pause = self._pause_from_headers()
+            if pause and not self._wait_until(job_id, pause):
+                return
+            self._update(job_id, status=JobStatus.RUNNING, started_at=self._clock(),
+                         wait_until=None)
+            try:
+                result = self._client.generate(request=job.request)
+            except RateLimitError as err:
+                wait = err.retry_after if err.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT_S
+                waited += wait
+                if waited <= MAX_RATE_LIMIT_WAIT_S:
+                    self._pause_for_rate_limit(self._clock() + wait)
+                    continue
+                self._fail(job, err)
+                return
+            except KlingError as err:
+                self._fail(job, err)
+                return
+            except Exception as err:  # a bug must not leave the job spinning forever
+                log.exception("job %s crashed", job_id)
+                self._fail(job, KlingError(f"Unexpected error: {type(err).__name__}."))
+                return
+            self._succeed(job, result)
+            return
+
+    def _pause_from_headers(self) -> float | None:
+        """When to send next, if the window is used up; None to send now."""
+        now = self._clock()
+        with self._lock:
+            paused_until = self._paused_until
+        limit = self._client.last_rate_limit
+        if limit is not None and limit.remaining == 0 and limit.reset and limit.reset > now:
+            paused_until = max(paused_until, limit.reset)
+        return paused_until if paused_until > now else None
+
+    def _fail(self, job: Job, error: KlingError) -> None:
+        finished = self._clock()
+        self._history.record_failure(job.id, error, elapsed_s=finished - job.submitted_at)
+        self._update(job.id, status=JobStatus.FAILED, finished_at=finished,
+                     error=str(error), error_kind=error.kind, wait_until=None)
+
+    def _succeed(self, job: Job, result: GenerationResult) -> None:
+        elapsed = self._clock() - job.submitted_at
+        # The outcome is logged before the download so that a crash while archiving
+        # still leaves the video URL in the history.
+        self._history.record_success(job.id, result, elapsed_s=elapsed)
+        video_path, archive_error = None, None
+        if self._archive is not None:
+            try:
+                video_path = self._archive.download(job.id, result.video.url)
+            except KlingError as err:
+                archive_error = str(err)
+                log.warning("job %s: video not archived: %s", job.id, err)
+            self._history.record_video_path(
+                job.id, None if video_path is None else str(video_path),
+                archive_error=archive_error,
+            )
+        self._update(job.id, status=JobStatus.SUCCEEDED, finished_at=self._clock(),
+                     result=result, video_path=video_path, archive_error=archive_error)

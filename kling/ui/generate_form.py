@@ -1,0 +1,174 @@
+"""Widgets of the Generate page: the prompt form, the coach, and batch upload."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from typing import Any
+
+import streamlit as st
+
+from kling.batch import BatchFileError, parse_batch
+from kling.coach import review_prompt
+from kling.jobs import plan_takes
+from kling.models import ASPECT_RATIOS, DURATIONS, MAX_PROMPT_CHARS, MAX_SEED, GenerationRequest, validate_request
+from kling.services import Studio
+
+FIELD_LABELS = {"prompt": "Prompt", "duration": "Duration", "aspect_ratio": "Aspect ratio",
+                "seed": "Seed"}
+DURATION_CAPTIONS = {"5": "Social media, ads, hooks", "10": "Detailed scenes, stories"}
+ASPECT_CAPTIONS = {"16:9": "YouTube, websites, presentations", "9:16": "TikTok, Reels, Shorts"}
+BATCH_EXAMPLE = (
+    "prompt,duration,aspect_ratio,seed\n"
+    '"Waves crashing on a black sand beach, slow drone shot, golden hour",5,16:9,\n'
+    '"Sneaker spinning on a pedestal, smooth orbit shot, fast-paced",10,9:16,42\n'
+)
+
+
+def apply_handoff(handoff: dict[str, Any] | None) -> None:
+    """Fill the form from another page before its widgets are drawn."""
+    if not handoff:
+        return
+    st.session_state["gen_prompt"] = handoff["prompt"]
+    st.session_state["gen_duration"] = handoff["duration"]
+    st.session_state["gen_aspect"] = handoff["aspect_ratio"]
+    st.session_state["gen_seed"] = handoff.get("seed")
+    st.session_state["gen_template"] = handoff.get("template")
+
+
+def _last_seed(studio: Studio, owner: str) -> int | None:
+    for job in studio.queue.jobs(owner):
+        if job.result is not None:
+            return job.result.seed
+    return None
+
+
+def _set_seed(value: int | None) -> None:
+    st.session_state["gen_seed"] = value
+
+
+def render_form(studio: Studio, owner: str) -> None:
+    """The single-prompt form with coach and cost; queues jobs on Generate."""
+    template = st.session_state.get("gen_template")
+    if template:
+        note, clear = st.columns([5, 1])
+        note.info(f"From template **{template['name']}** (version {template['version']}). "
+                  "Generations will record it.", icon=":material/library_books:")
+        if clear.button("Detach", help="Stop recording the template for new generations"):
+            st.session_state.pop("gen_template", None)
+            st.rerun()
+
+    form, advice = st.columns([3, 2], gap="large")
+    with form:
+        prompt = st.text_area(
+            "Prompt", key="gen_prompt", height=130, max_chars=MAX_PROMPT_CHARS,
+            persist_state="session",
+            placeholder="A red sports car drifts around a mountain bend, drone shot "
+                        "following from above, slow motion",
+            help="Describe the scene, its motion, the camera movement and the pacing. "
+                 "Under 200 characters works best.",
+        )
+        left, right = st.columns(2)
+        duration = left.radio(
+            "Duration", DURATIONS, key="gen_duration", horizontal=True,
+            format_func=lambda d: f"{d} s", persist_state="session",
+            captions=[DURATION_CAPTIONS[d] for d in DURATIONS],
+        )
+        aspect = right.radio(
+            "Aspect ratio", ASPECT_RATIOS, key="gen_aspect", horizontal=True,
+            persist_state="session",
+            captions=[ASPECT_CAPTIONS[a] for a in ASPECT_RATIOS],
+        )
+        seed_col, dice_col, reuse_col = st.columns([3, 1, 2], vertical_alignment="bottom")
+        seed = seed_col.number_input(
+            "Seed", key="gen_seed", value=None, min_value=0, max_value=MAX_SEED, step=1,
+            persist_state="session",
+            placeholder="Random", help="Leave empty for a new random seed each take; set "
+                                       "one to reproduce a result or make close variations.",
+        )
+        dice_col.button("🎲", help="Pick a random seed and keep it fixed",
+                        on_click=_set_seed, args=(random.randint(0, MAX_SEED),))
+        last_seed = _last_seed(studio, owner)
+        reuse_col.button("Reuse last seed", disabled=last_seed is None,
+                         on_click=_set_seed, args=(last_seed,),
+                         help="The seed of your latest finished video")
+        takes = st.slider("Variations", 1, 8, key="gen_takes", persist_state="session",
+                          help="Takes of the same prompt. With a fixed seed they use "
+                               "consecutive seeds.")
+    with advice:
+        cost = studio.settings.estimate_cost(int(duration), takes)
+        st.metric("Estimated cost", f"${cost:,.2f}",
+                  help=f"{duration} s × {takes} take(s) × "
+                       f"${studio.settings.price_per_second:.2f} per second")
+        render_coach(prompt or "")
+
+    if st.button("Generate", type="primary", icon=":material/play_arrow:"):
+        submit(studio, owner, prompt, duration, aspect, seed, takes, template)
+
+
+def render_coach(prompt: str) -> None:
+    """The provider's prompting advice applied to this prompt."""
+    report = review_prompt(prompt)
+    with st.container(border=True):
+        st.markdown(f"**Prompt coach** · {report.score_text}")
+        for check in report.checks:
+            icon = "✅" if check.passed else "💡"
+            line = f"{icon} {check.label}"
+            if not check.passed:
+                line += f" — {check.suggestion}"
+            st.markdown(line)
+
+
+def submit(studio: Studio, owner: str, prompt: str | None, duration: str, aspect: str,
+           seed: int | None, takes: int, template: dict[str, Any] | None) -> None:
+    """Validate field by field; queue the takes only when everything is right."""
+    problems = validate_request(prompt, duration, aspect, seed)
+    if problems:
+        for field, message in problems.items():
+            st.error(f"**{FIELD_LABELS[field]}**: {message}", icon=":material/error:")
+        return
+    request = GenerationRequest.create(prompt, duration, aspect, seed)
+    template = template or {}
+    jobs = studio.queue.submit_many(
+        plan_takes(request, takes), owner=owner,
+        template_id=template.get("id"), template_version=template.get("version"),
+        template_vars=template.get("vars"),
+    )
+    st.toast(f"Queued {len(jobs)} video{'s' if len(jobs) > 1 else ''}. "
+             "Keep working — they appear below when ready.", icon="🎬")
+
+
+def render_batch(studio: Studio, owner: str) -> None:
+    """Upload a CSV of prompts, check every row, preview the cost, queue them all."""
+    st.caption("One video per row. Columns: `prompt` (required), `duration` (5 or 10), "
+               "`aspect_ratio` (16:9 or 9:16), `seed` (optional).")
+    st.download_button("Example CSV", BATCH_EXAMPLE, file_name="kling-batch-example.csv",
+                       mime="text/csv", on_click="ignore", icon=":material/download:")
+    upload = st.file_uploader("Batch CSV", type=["csv"], key="batch_file")
+    if upload is None:
+        return
+    try:
+        plan = parse_batch(upload.getvalue())
+    except BatchFileError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
+    if plan.row_errors:
+        st.error(f"{len(plan.row_errors)} row(s) need fixing before anything is queued:",
+                 icon=":material/error:")
+        for line, problems in plan.row_errors.items():
+            st.markdown(f"- **Line {line}**: " + " ".join(problems))
+        return
+    st.dataframe(
+        [{"line": line, "prompt": r.prompt, "duration": f"{r.duration} s",
+          "aspect ratio": r.aspect_ratio, "seed": r.seed if r.seed is not None else "random"}
+         for line, r in zip(plan.lines, plan.requests)],
+        hide_index=True,
+    )
+    cost = plan.cost(studio.settings.price_per_second)
+    st.markdown(f"**{len(plan.requests)} videos · {plan.total_seconds} s of video · "
+                f"estimated ${cost:,.2f}**")
+    if st.button(f"Queue {len(plan.requests)} videos", type="primary", key="batch_queue"):
+        batch_id = "batch-" + uuid.uuid4().hex[:8]
+        requests = [r if r.seed is not None else plan_takes(r, 1)[0] for r in plan.requests]
+        studio.queue.submit_many(requests, owner=owner, batch_id=batch_id)
+        st.toast(f"Queued {len(requests)} videos from the batch.", icon="🎬")

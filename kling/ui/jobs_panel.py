@@ -1,0 +1,93 @@
+"""The live panel of a person's generations, refreshed in place while jobs run."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from kling.jobs import EXPECTED_SECONDS, Job, JobStatus
+from kling.services import Studio
+from kling.ui.state import HISTORY_PAGE
+from kling.ui.video import download_video_button, play_video
+
+REFRESH_SECONDS = 1.0
+_STATUS_LABELS = {
+    JobStatus.QUEUED: ("Queued", "gray"),
+    JobStatus.WAITING: ("Waiting for the rate limit", "orange"),
+    JobStatus.RUNNING: ("Generating", "blue"),
+    JobStatus.SUCCEEDED: ("Ready", "green"),
+    JobStatus.FAILED: ("Failed", "red"),
+}
+
+
+def _settings_line(job: Job) -> str:
+    request = job.request
+    parts = [f"{request.duration} s", request.aspect_ratio, f"seed {request.seed}"]
+    if job.template_id:
+        parts.append(f"template {job.template_id} v{job.template_version}")
+    return " · ".join(parts)
+
+
+def _progress(job: Job, now: float) -> None:
+    elapsed = job.elapsed(now)
+    if job.status is JobStatus.WAITING and job.wait_until:
+        st.caption(f"Paused by the rate limit; continues in {max(0, job.wait_until - now):.0f} s.")
+    low, high = EXPECTED_SECONDS
+    st.progress(min(elapsed / high, 0.97),
+                text=f"{elapsed:.0f} s elapsed · videos usually take {low}–{high} s")
+
+
+def _job_card(studio: Studio, job: Job, owner: str, now: float) -> None:
+    label, colour = _STATUS_LABELS[job.status]
+    with st.container(border=True):
+        st.markdown(f":{colour}-badge[{label}] `{job.id}`")
+        st.text(job.request.prompt if len(job.request.prompt) <= 160
+                else job.request.prompt[:157] + "…")
+        st.caption(_settings_line(job))
+        if job.status is JobStatus.SUCCEEDED and job.result is not None:
+            play_video(job.video_path, job.result.video.url)
+            st.caption(f"Seed {job.result.seed} · inference {job.result.inference_s:.1f} s · "
+                       f"total {job.elapsed(now):.1f} s")
+            if job.archive_error:
+                st.caption(f"Not archived locally yet: {job.archive_error}")
+            left, right = st.columns(2)
+            with left:
+                download_video_button(job.video_path, job.id, key=f"dl-{job.id}")
+            with right:
+                st.page_link(HISTORY_PAGE, label="Open in History", icon=":material/history:",
+                             query_params={"id": job.id, "s": owner})
+        elif job.status is JobStatus.FAILED:
+            st.error(job.error or "The generation failed.", icon=":material/error:")
+            if st.button("Retry", key=f"retry-{job.id}", icon=":material/refresh:"):
+                studio.queue.retry(job.id, owner=owner)
+                st.rerun()
+        else:
+            _progress(job, now)
+
+
+def render_jobs(studio: Studio, owner: str, *, columns: int = 3) -> None:
+    """This person's jobs, newest first; refreshes itself while any is unfinished."""
+    active_at_start = studio.queue.active_count(owner) > 0
+
+    @st.fragment(run_every=REFRESH_SECONDS if active_at_start else None)
+    def panel() -> None:
+        jobs = studio.queue.jobs(owner)
+        if not jobs:
+            st.caption("Your generations will appear here. They run in the background, so "
+                       "you can keep writing or switch pages meanwhile.")
+            return
+        active = sum(1 for j in jobs if not j.status.finished)
+        done = sum(1 for j in jobs if j.status is JobStatus.SUCCEEDED)
+        st.caption(f"{active} running · {done} ready · {len(jobs) - active - done} failed")
+        now = time.time()
+        grid = st.columns(columns)
+        for index, job in enumerate(jobs):
+            with grid[index % columns]:
+                _job_card(studio, job, owner, now)
+        if active_at_start and active == 0:
+            # Everything finished: one full rerun turns the panel static again and
+            # brings the sidebar's counters up to date.
+            st.rerun(scope="app")
+
+    panel()

@@ -1,0 +1,79 @@
+"""Per-process services and per-person state of the studio.
+
+`studio()` builds the core services once per server process (`st.cache_resource`), so the
+job queue and its worker threads outlive page switches and browser reloads. `owner()` is
+the token that ties a person's jobs to their browser tab: it lives in the URL (`?s=`), so
+a reload finds the same jobs and two people each see their own.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+import streamlit as st
+
+from kling.services import Studio, open_studio
+from kling.settings import Settings, SettingsError
+
+GENERATE_PAGE = "pages/generate.py"
+TEMPLATES_PAGE = "pages/templates.py"
+HISTORY_PAGE = "pages/history.py"
+
+_OWNER_PARAM = "s"
+_OWNER_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
+_HANDOFF_KEY = "_handoff"
+
+
+@st.cache_resource(show_spinner="Starting the studio…")
+def _open(settings: Settings) -> Studio:
+    return open_studio(settings)
+
+
+def studio() -> Studio:
+    """The studio's services; a bad setting stops the page with a message that says what to fix."""
+    try:
+        settings = Settings.load()
+    except SettingsError as exc:
+        st.error(f"Kling Studio cannot start: {exc}")
+        st.stop()
+    return _open(settings)
+
+
+def owner() -> str:
+    """This person's token, kept in the URL so that reloads keep their jobs."""
+    token = st.session_state.get("_owner")
+    if not token:
+        from_url = st.query_params.get(_OWNER_PARAM, "")
+        token = from_url if _OWNER_PATTERN.match(from_url) else secrets.token_urlsafe(9)
+        st.session_state["_owner"] = token
+    # Page switches clear the query string; put the token back on every run.
+    if st.query_params.get(_OWNER_PARAM) != token:
+        st.query_params[_OWNER_PARAM] = token
+    return token
+
+
+def open_in_generate(
+    prompt: str,
+    *,
+    duration: str = "5",
+    aspect_ratio: str = "16:9",
+    seed: int | None = None,
+    template: dict[str, Any] | None = None,
+) -> None:
+    """Switch to Generate with its form filled in (from Templates, History or a re-run).
+
+    `template` is {"id", "version", "name", "vars"} when the prompt came from a template,
+    so that the generations it starts record which one.
+    """
+    st.session_state[_HANDOFF_KEY] = {
+        "prompt": prompt, "duration": str(duration), "aspect_ratio": aspect_ratio,
+        "seed": seed, "template": template,
+    }
+    st.switch_page(GENERATE_PAGE, query_params={_OWNER_PARAM: owner()})
+
+
+def take_handoff() -> dict[str, Any] | None:
+    """What another page asked Generate to show, once."""
+    return st.session_state.pop(_HANDOFF_KEY, None)

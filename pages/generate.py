@@ -1,0 +1,21 @@
+"""Generate: write a prompt, choose settings, and follow the videos as they are made."""
+
+import streamlit as st
+
+from kling.ui.generate_form import apply_handoff, render_batch, render_form
+from kling.ui.jobs_panel import render_jobs
+from kling.ui.state import owner, studio, take_handoff
+
+services, me = studio(), owner()
+apply_handoff(take_handoff())
+
+st.title("Generate")
+st.caption("Kling 2.1 Master · text to video · 1080p from Firemoon")
+single, batch = st.tabs(["Single prompt", "Batch from CSV"])
+with single:
+    render_form(services, me)
+with batch:
+    render_batch(services, me)
+
+st.subheader("Your generations")
+render_jobs(services, me)
