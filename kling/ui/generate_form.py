@@ -102,7 +102,7 @@ def render_form(studio: Studio, owner: str) -> None:
                        f"${studio.settings.price_per_second:.2f} per second")
         render_coach(prompt or "")
 
-    if st.button("Generate", type="primary", icon=":material/play_arrow:"):
+    if st.button("Generate", type="primary", icon=":material/play_arrow:", key="generate"):
         submit(studio, owner, prompt, duration, aspect, seed, takes, template)
 
 
