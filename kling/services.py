@@ -21,7 +21,7 @@ from .templates import TemplateLibrary
 log = logging.getLogger("kling.services")
 
 #: Sent to the simulator, which accepts any bearer token when started without a key.
-DEMO_KEY = "demo"
+DEMO_KEY = "kling-studio-demo-key"
 
 
 @dataclass
@@ -46,10 +46,11 @@ def backend(settings: Settings) -> tuple[str, str]:
     """(base_url, api_key) to talk to: the real API, or the simulator in demo mode."""
     if settings.api_key:
         return settings.base_url, settings.api_key
-    simulator = shared_simulator(SimulatorConfig.from_env())
+    config = SimulatorConfig.from_env(settings=settings)
+    simulator = shared_simulator(config)
     log.info("demo mode: no FIREMOON_API_KEY, using the built-in simulator at %s",
              simulator.url)
-    return simulator.url, DEMO_KEY
+    return simulator.url, config.api_key or DEMO_KEY
 
 
 def open_studio(settings: Settings | None = None) -> Studio:

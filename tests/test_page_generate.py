@@ -6,11 +6,13 @@ import time
 
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import APP
+
 from kling.history import HistoryLog
 
 
 def generate_page() -> AppTest:
-    at = AppTest.from_file("app.py", default_timeout=60)
+    at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     return at
 
