@@ -1,0 +1,135 @@
+"""The history log at 100,000 rows, beside small logs measured in the same run.
+
+(a) one append to a 100,000-row log beside one append to an empty log (goal: at most 2x,
+    because an append never reads or rewrites the file);
+(b) a cold load of 100,000 rows (goal: under 1.5 s), beside a cold load of 100 rows;
+(c) a repeated load when nothing changed (goal: served from cache, under 50 ms), beside
+    the cold load.
+
+The large log is written directly in the log's own format (one `_encode` call), not by
+100,000 appends. `write_synthetic_log` is also meant for other benchmarks (History page).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from bench.common import Figure, best_of
+from kling.history import HISTORY_COLUMNS, HistoryLog, _encode, process_owner
+from kling.models import GenerationRequest
+
+SCENES = ("waves crashing on a rocky shore", "a red fox running through fresh snow",
+          "neon city street at night, rain", "a chef flipping pancakes in slow motion",
+          "hot air balloons rising over a valley at dawn", "a skateboarder, \"kickflip\"",
+          "coffee poured into a cup, steam curling", "a paper boat on a rainy street")
+CAMERAS = ("drone shot", "smooth camera pan", "tracking shot", "close-up, handheld")
+PACES = ("slow motion", "fast-paced", "gentle floating", "time-lapse")
+
+
+def synthetic_rows(count: int, *, seed: int = 7, days: int = 120) -> list[dict]:
+    """`count` plausible final-state rows: mostly succeeded, some failed, a few pending."""
+    rng = random.Random(seed)
+    start = datetime.now(timezone.utc) - timedelta(days=days)
+    owner = "bench-host:1:0-0"
+    rows = []
+    for i in range(count):
+        created = start + timedelta(seconds=i * days * 86400 / max(count, 1))
+        duration = rng.choice(("5", "10"))
+        roll = rng.random()
+        status = "succeeded" if roll < 0.9 else "failed" if roll < 0.98 else "pending"
+        prompt = f"{rng.choice(SCENES)}, {rng.choice(CAMERAS)}, {rng.choice(PACES)}"
+        if i % 50 == 0:
+            prompt += "\nsecond line, with a comma"
+        row = {
+            "id": f"{created:%Y%m%d-%H%M%S}-{i:08x}", "created_at": created.isoformat(
+                timespec="milliseconds"), "status": status, "prompt": prompt,
+            "duration": duration, "aspect_ratio": rng.choice(("16:9", "9:16")),
+            "seed": rng.randint(0, 2**32 - 1), "model": "kling-2-1-master",
+            "template_id": rng.choice(("", "", "product-reveal", "city-night", "nature")),
+            "source": rng.choice(("studio", "cli")), "owner": owner,
+            "cost_usd": int(duration) * 0.28,
+        }
+        if status == "succeeded":
+            row.update(inference_s=round(rng.uniform(10, 30), 2),
+                       elapsed_s=round(rng.uniform(11, 35), 2),
+                       finished_at=(created + timedelta(seconds=30)).isoformat(
+                           timespec="milliseconds"),
+                       video_url=f"https://blob.example/{i}.mp4",
+                       video_path=f"data/videos/{row['id']}.mp4",
+                       video_width=1920, video_height=1088, video_duration=float(duration))
+        elif status == "failed":
+            row.update(error="Firemoon could not generate this video. Try again.",
+                       error_type="generation_failed", http_status=500, cost_usd=0.0,
+                       elapsed_s=round(rng.uniform(1, 20), 2))
+        rows.append(row)
+    return rows
+
+
+def write_synthetic_log(data_dir: str | Path, count: int) -> Path:
+    """Write a history log of `count` rows into `data_dir` in one go; its path."""
+    path = Path(data_dir) / "history.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(_encode(HISTORY_COLUMNS, synthetic_rows(count), header=True))
+        handle.flush()
+        # On disk before timing starts, so the first append's fsync does not pay for it.
+        os.fsync(handle.fileno())
+    return path
+
+
+def _append_time(data_dir: Path, repeat: int = 30) -> float:
+    log = HistoryLog(data_dir)
+    request = GenerationRequest.create("a lighthouse in a storm, drone shot", "5", "16:9", 1)
+    log.record_pending(request)  # first append creates the file and the lock
+    return best_of(lambda: log.record_pending(request), repeat)
+
+
+def _cold_load(data_dir: Path, repeat: int = 3) -> float:
+    # A new HistoryLog has an empty cache, so every call parses the file.
+    return best_of(lambda: HistoryLog(data_dir).load(), repeat)
+
+
+def run() -> list[Figure]:
+    process_owner()
+    with tempfile.TemporaryDirectory() as tmp:
+        big, small, empty = Path(tmp, "big"), Path(tmp, "small"), Path(tmp, "empty")
+        write_synthetic_log(big, 100_000)
+        write_synthetic_log(small, 100)
+        empty.mkdir()
+
+        append_empty = _append_time(empty)
+        append_big = _append_time(big)
+
+        small_load = _cold_load(small)
+        cold = _cold_load(big)
+        log = HistoryLog(big)
+        log.load()
+        start = time.perf_counter()
+        log.load()
+        first_repeat = time.perf_counter() - start
+        repeated = max(first_repeat, best_of(log.load, 20))
+
+    return [
+        Figure(area="history", name="one append to a 100,000-row log", value=append_big,
+               unit="s", baseline_name="append to an empty log", baseline_value=append_empty,
+               goal="ratio <= 2", met=append_big <= 2 * append_empty),
+        Figure(area="history", name="cold load of 100,000 rows", value=cold, unit="s",
+               baseline_name="cold load of 100 rows", baseline_value=small_load,
+               goal="value < 1.5 s", met=cold < 1.5),
+        Figure(area="history", name="repeated load, nothing changed", value=repeated,
+               unit="s", baseline_name="cold load of 100,000 rows", baseline_value=cold,
+               goal="value < 50 ms", met=repeated < 0.05),
+    ]
+
+
+if __name__ == "__main__":
+    for figure in run():
+        print(f"{figure.name}: {figure.value * 1000:.2f} ms "
+              f"(baseline {figure.baseline_name}: {figure.baseline_value * 1000:.2f} ms, "
+              f"ratio {figure.ratio:.2f}; goal {figure.goal}: "
+              f"{'met' if figure.met else 'NOT met'})")

@@ -1,0 +1,1388 @@
+"""The generation history: an append-only CSV log of every generation, plus its annotations.
+
+`HistoryLog` owns `data/history.csv` (the log) and `data/annotations.csv` (favourites,
+ratings, review status, notes, tags, hidden). The studio's pages, the job queue and the
+command line all read and write through it; queries, statistics and exports for the
+History page live here too, so the page only lays out what they return.
+
+File design, and why
+--------------------
+* **A log, never rewritten.** Every change of a generation appends one *complete* row
+  (prompt, settings and outcome together); where several rows share an `id`, the last is
+  the state. An append never reads or rewrites the file, so it costs the same for ten
+  rows or a million, and a crash can only ever damage the row being written.
+* **One record = one physical line.** Text cells escape backslash, CR, LF and NUL as
+  `\\\\`, `\\r`, `\\n`, `\\0` (decoded again on load, so every prompt round-trips exactly);
+  the rest is ordinary RFC 4180 CSV that `pandas.read_csv` reads directly (showing a
+  multi-line prompt as `...\\n...`; `load()` gives the exact text). Because no
+  record contains a raw newline, "is the last record complete?" is one byte: the file's
+  last byte is `\\n`. That makes torn-row detection O(1) at append time, and a prompt that
+  was cut inside a quoted field can never swallow the next append (a plain multi-line
+  CSV cannot tell "torn in a quoted newline" from "complete" without rescanning).
+* **Nothing lost.** `record_pending` is appended and fsync'd before the request is sent;
+  the outcome is appended after. Each pending row carries `owner` =
+  `host:pid:<boot id>-<process start ticks>`. On load, a pending row whose owner process
+  on this host is gone (or is another process that reuses the pid) is shown as
+  `interrupted`, prompt and seed intact; pending rows from other hosts become interrupted
+  after `PENDING_TIMEOUT_S`. This process's own in-flight generations stay pending.
+* **Safe together.** Every append holds a `threading.Lock` and a `filelock.FileLock`
+  (`history.lock`) and writes the whole encoded batch with one `os.write` on an
+  `O_APPEND` descriptor, then fsyncs. Readers take no lock: they parse up to the last
+  newline only, so a row being written right now is simply not seen yet.
+* **Safe after a crash.** Before appending (under the lock) a writer checks the last
+  byte; if it is not a newline, the bytes after the last newline are a torn row. They are
+  appended verbatim to `history.torn.csv` (fsync'd), a warning is logged, and only then is
+  the log truncated back to the last complete row, so the next append starts on a fresh
+  line. A reader that finds a torn tail and can take the lock without waiting repairs it
+  the same way; if the lock is busy, a writer is mid-row and the tail is left alone.
+* **Columns evolve.** The header is fixed when the file is created and appends write
+  cells in the *file's* column order (unknown columns, e.g. from a newer version, are
+  written empty and so kept). A log with fewer columns than this code knows loads with
+  them filled in; the first append by this code migrates it once, under the lock, to a
+  header that is the union (temp file + `os.replace`; every existing value kept).
+  Rows that cannot be parsed (wrong status, too many cells) are skipped with a warning,
+  never removed from disk.
+* **Annotations in a second file.** `annotations.csv` is a log of `(id, field, value,
+  annotated_at)` rows; the last row per (id, field) wins. Changing one rating appends one
+  short line, never rewrites the large log, and two people editing different fields of
+  one generation at once cannot overwrite each other.
+* **Cheap repeated loads.** `load()` is keyed by `(inode, size, mtime_ns)` of both files
+  and returns the cached frame (a copy-on-write shallow copy, so callers may not corrupt
+  the cache) when neither changed; the pages call it on every rerun.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import re
+import socket
+import stat
+import tempfile
+import threading
+import time
+import uuid
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import filelock
+import numpy as np
+import pandas as pd
+
+from .errors import KlingError
+from .models import ASPECT_RATIOS, DURATIONS, MODEL_NAME, GenerationRequest, GenerationResult
+
+log = logging.getLogger("kling.history")
+
+STATUSES = ("pending", "succeeded", "failed", "interrupted")
+REVIEW_STATUSES = ("draft", "approved", "rejected")
+SORTS = ("newest", "oldest", "inference_fast", "inference_slow", "rating")
+
+#: Column order of a new log file. Files keep whatever header they were created with.
+HISTORY_COLUMNS = (
+    "id", "created_at", "status", "prompt", "duration", "aspect_ratio", "seed",
+    "inference_s", "elapsed_s", "video_url", "video_path", "error",
+    "finished_at", "model", "template_id", "template_version", "template_vars", "batch_id",
+    "video_width", "video_height", "video_duration", "cost_usd", "source", "error_type",
+    "http_status", "archive_error", "owner",
+)
+ANNOTATION_COLUMNS = ("id", "field", "value", "annotated_at")
+#: Annotation columns `load()` adds to every row (defaults when never annotated).
+ANNOTATION_FIELDS = ("favourite", "rating", "review_status", "notes", "tags", "hidden")
+
+_INT_COLUMNS = ("seed", "template_version", "video_width", "video_height", "http_status")
+_FLOAT_COLUMNS = ("inference_s", "elapsed_s", "video_duration", "cost_usd")
+_TIME_COLUMNS = ("created_at", "finished_at")
+
+#: A pending row from another host (whose process we cannot inspect) is considered
+#: interrupted after this long; generous because large batches queue for hours.
+PENDING_TIMEOUT_S = 6 * 3600
+#: How long an append waits for another writer before giving up with `HistoryError`.
+LOCK_TIMEOUT_S = 30.0
+#: Outcomes of this many recent generations are remembered so the outcome row can repeat
+#: the pending row without reading the log.
+_REMEMBERED_ROWS = 10_000
+MAX_NOTES_CHARS = 10_000
+
+#: Our generation ids: safe as file names (no dots, no separators), never taken from URLs.
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
+
+
+class HistoryError(KlingError):
+    """The history log could not be written (disk full, read-only, lock held too long)."""
+
+    kind = "history"
+    default_message = "The generation history could not be written."
+    default_hint = "Check that the data directory exists, is writable and has free space."
+
+
+# -- ids and the writing process --------------------------------------------------------
+
+def new_id() -> str:
+    """A new generation id: sortable by time, unique, safe as a file name."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+def check_id(gen_id: object) -> str:
+    """`gen_id` if it has our id format; `ValueError` otherwise."""
+    if not isinstance(gen_id, str) or not ID_PATTERN.fullmatch(gen_id):
+        raise ValueError(f"not a generation id: {str(gen_id)[:40]!r}")
+    return gen_id
+
+
+_HAS_PROC = os.path.exists("/proc/self/stat")
+_identity: tuple[int, str] | None = None
+
+
+@lru_cache(maxsize=1)
+def _hostname() -> str:
+    return socket.gethostname() or "localhost"
+
+
+@lru_cache(maxsize=1)
+def _boot_id() -> str:
+    # Part of the start token: after a reboot pids and start ticks repeat.
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            return handle.read().strip()[:8]
+    except OSError:
+        return "0"
+
+
+def _start_token(pid: int) -> str | None:
+    """`<boot id>-<start ticks>` of a live process on this machine; None if gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            line = handle.read()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses; fields after it do not.
+    rest = line[line.rfind(b")") + 2:].split()
+    if len(rest) < 20 or rest[0] in (b"Z", b"X"):
+        return None
+    return f"{_boot_id()}-{int(rest[19])}"
+
+
+def process_owner() -> str:
+    """Who is writing: `host:pid:token`, enough to tell later whether that process died."""
+    global _identity
+    pid = os.getpid()
+    if _identity is None or _identity[0] != pid:  # recomputed in a forked child
+        token = _start_token(pid) if _HAS_PROC else None
+        _identity = (pid, f"{_hostname()}:{pid}:{token or 't%d' % time.time()}")
+    return _identity[1]
+
+
+def owner_alive(owner: str) -> bool | None:
+    """True/False when `owner` is a process on this host that is alive/gone; None if unknown."""
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != _hostname() or not parts[1].isdigit():
+        return None
+    if owner == process_owner():
+        return True
+    pid = int(parts[1])
+    if _HAS_PROC:
+        return _start_token(pid) == parts[2]
+    try:  # without /proc only existence can be checked
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def local_timezone() -> tzinfo:
+    """The studio's time zone, which decides what "today" and "this month" mean."""
+    names = []
+    if os.environ.get("TZ"):
+        names.append(os.environ["TZ"].lstrip(":"))
+    try:
+        link = os.readlink("/etc/localtime")
+        if "zoneinfo/" in link:
+            names.append(link.split("zoneinfo/", 1)[1])
+    except OSError:
+        pass
+    for name in names:
+        try:
+            return ZoneInfo(name)
+        except (ValueError, OSError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+            continue
+    return datetime.now().astimezone().tzinfo or timezone.utc
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+# -- cells and lines ----------------------------------------------------------------------
+
+_ESCAPE_TABLE = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\x00": "\\0"})
+_UNESCAPE_RE = re.compile(r"\\([\\nr0])")
+_UNESCAPES = {"\\": "\\", "n": "\n", "r": "\r", "0": "\x00"}
+
+
+def _escape(text: str) -> str:
+    return text.translate(_ESCAPE_TABLE)
+
+
+def _unescape(text: str) -> str:
+    return _UNESCAPE_RE.sub(lambda m: _UNESCAPES[m.group(1)], text)
+
+
+def _cell(value: Any) -> str:
+    if value is None or value is pd.NA:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value)) if math.isfinite(value) else ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return _escape(str(value))
+
+
+def _encode(columns: Sequence[str], rows: Iterable[Mapping[str, Any]],
+            header: bool = False) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if header:
+        writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(name)) for name in columns])
+    # A lone surrogate cannot be stored as UTF-8; "?" is better than losing the row.
+    return buffer.getvalue().encode("utf-8", "replace")
+
+
+# -- one append-only CSV file -------------------------------------------------------------
+
+class _LockPair:
+    """A thread lock and a file lock taken together (threads, then processes)."""
+
+    def __init__(self, path: Path) -> None:
+        self._thread = threading.Lock()
+        self._file = filelock.FileLock(str(path), timeout=LOCK_TIMEOUT_S)
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        if not self._thread.acquire(timeout=LOCK_TIMEOUT_S):
+            raise HistoryError("Another part of the studio kept the history busy for too long.")
+        try:
+            try:
+                self._file.acquire()
+            except filelock.Timeout:
+                raise HistoryError(
+                    "Another studio or command kept the history locked for too long."
+                ) from None
+            try:
+                yield
+            finally:
+                self._file.release()
+        finally:
+            self._thread.release()
+
+    @contextmanager
+    def try_hold(self) -> Iterator[bool]:
+        """Take both locks only if free right now; yields whether they were taken."""
+        if not self._thread.acquire(blocking=False):
+            yield False
+            return
+        try:
+            try:
+                self._file.acquire(timeout=0)
+            except filelock.Timeout:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                self._file.release()
+        finally:
+            self._thread.release()
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class _LogFile:
+    """One append-only CSV file of one-line records (see the module docstring)."""
+
+    def __init__(self, path: Path, columns: Sequence[str], lock: _LockPair) -> None:
+        self.path = path
+        self.columns = tuple(columns)
+        self.torn_path = path.with_name(path.stem + ".torn" + path.suffix)
+        self._lock = lock
+        self._header: tuple[tuple[int, int], tuple[str, ...]] | None = None
+
+    def append(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Append complete rows atomically and durably; `HistoryError` if impossible."""
+        try:
+            with self._lock.hold():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = self._open()
+                try:
+                    size = self._repair(fd)
+                    if size == 0:
+                        data = _encode(self.columns, rows, header=True)
+                    else:
+                        columns = self._file_columns(fd)
+                        if not set(self.columns) <= set(columns):
+                            os.close(fd)
+                            fd = -1
+                            columns = self._migrate(columns)
+                            fd = self._open()
+                        data = _encode(columns, rows)
+                    self._write_all(fd, data)
+                    os.fsync(fd)
+                finally:
+                    if fd >= 0:
+                        os.close(fd)
+                if size == 0:
+                    _fsync_dir(self.path.parent)
+        except (OSError, csv.Error) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise HistoryError(
+                f"The generation history could not be written ({reason})."
+            ) from exc
+
+    def read_complete(self) -> bytes | None:
+        """The file up to its last complete line (None if there is no file)."""
+        try:
+            with open(self.path, "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            return None
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            self._repair_if_idle()
+        return data[:end]
+
+    # -- internals ----------------------------------------------------------------------
+    def _open(self) -> int:
+        return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+
+    @staticmethod
+    def _write_all(fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:  # one call in practice; loop only if the kernel writes part
+            written = os.write(fd, view)
+            view = view[written:]
+
+    def _repair_if_idle(self) -> None:
+        # Busy lock: a writer is mid-row, so the tail is not torn; leave it alone.
+        try:
+            with self._lock.try_hold() as held:
+                if held and self.path.exists():
+                    fd = self._open()
+                    try:
+                        self._repair(fd)
+                    finally:
+                        os.close(fd)
+        except OSError as exc:
+            log.warning("%s has a torn last row that could not be set aside yet: %s",
+                        self.path, exc)
+
+    def _repair(self, fd: int) -> int:
+        """Set a torn last row aside (lock held); return the size of the complete part."""
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return size
+        end, chunk = size, 1 << 16
+        cut = -1
+        while end > 0 and cut < 0:
+            start = max(0, end - chunk)
+            block = os.pread(fd, end - start, start)
+            found = block.rfind(b"\n")
+            if found >= 0:
+                cut = start + found + 1
+            end = start
+        cut = max(cut, 0)
+        tail = os.pread(fd, size - cut, cut)
+        # Saved durably before the log is truncated: a torn row is never dropped.
+        aside = os.open(self.torn_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                        0o666)
+        try:
+            self._write_all(aside, tail + b"\n")
+            os.fsync(aside)
+        finally:
+            os.close(aside)
+        os.ftruncate(fd, cut)
+        os.fsync(fd)
+        log.warning("%s ended with an incomplete row (%d bytes, probably cut by a crash); "
+                    "it was moved to %s", self.path, len(tail), self.torn_path)
+        return cut
+
+    def _file_columns(self, fd: int) -> tuple[str, ...]:
+        st = os.fstat(fd)
+        key = (st.st_dev, st.st_ino)
+        if self._header is not None and self._header[0] == key:
+            return self._header[1]
+        head, offset = b"", 0
+        while b"\n" not in head:
+            block = os.pread(fd, 1 << 16, offset)
+            if not block:
+                break
+            head += block
+            offset += len(block)
+        line = head.split(b"\n", 1)[0].decode("utf-8", "replace")
+        columns = tuple(next(csv.reader([line]), []))
+        if "id" not in columns:
+            raise HistoryError(f"{self.path} does not look like a Kling Studio log "
+                               "(its first line has no 'id' column).",
+                               hint="Move it away; the studio will start a new one.")
+        self._header = (key, columns)
+        return columns
+
+    def _migrate(self, columns: tuple[str, ...]) -> tuple[str, ...]:
+        """Rewrite the file once with the columns this code knows added (lock held)."""
+        new_columns = columns + tuple(c for c in self.columns if c not in columns)
+        # surrogateescape: bytes that are not UTF-8 are copied back unchanged.
+        text = self.path.read_bytes().decode("utf-8", "surrogateescape")
+        reader = csv.reader(io.StringIO(text, newline=""))
+        next(reader, None)
+        fd, temp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".migrating",
+                                    dir=self.path.parent)
+        try:
+            os.chmod(temp, stat.S_IMODE(os.stat(self.path).st_mode))  # mkstemp makes 0600
+            with open(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as out:
+                writer = csv.writer(out, lineterminator="\n")
+                writer.writerow(new_columns)
+                for record in reader:
+                    # Raw line breaks can only come from a foreign writer: make them ours.
+                    record = [_escape(v) if ("\n" in v or "\r" in v) else v for v in record]
+                    writer.writerow(record + [""] * (len(new_columns) - len(record)))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, self.path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        _fsync_dir(self.path.parent)
+        log.info("%s: added columns %s", self.path, ", ".join(new_columns[len(columns):]))
+        self._header = None
+        return new_columns
+
+
+def _header_names(data: bytes) -> list[str]:
+    end = data.find(b"\n")
+    line = data[: end if end >= 0 else len(data)].decode("utf-8", "replace")
+    return next(csv.reader([line]), [])
+
+
+def _read_csv(data: bytes, path: Path, numeric: Sequence[str] = ()) -> pd.DataFrame:
+    """Parse a log; text stays text (object dtype), `numeric` columns become float64.
+
+    A malformed number (a hand-edited file) makes the fast typed parse fail; the file is
+    then read as text and the numbers coerced, so one bad cell never hides the log.
+    An unreadable row (too many cells) is skipped with a warning, never fatal.
+    """
+    names = _header_names(data)
+    typed = {name: ("float64" if name in numeric else object) for name in names}
+    # Only numbers have blanks as NaN; an empty text cell stays "" (no NaN to clean up).
+    blanks = {name: [""] for name in names if name in numeric}
+    options: dict[str, Any] = dict(keep_default_na=False, na_values=blanks, index_col=False,
+                                   engine="c", on_bad_lines="warn", encoding="utf-8",
+                                   encoding_errors="replace")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        try:
+            frame = pd.read_csv(io.BytesIO(data), dtype=typed, **options)
+        except ValueError:
+            caught.clear()
+            frame = pd.read_csv(io.BytesIO(data), dtype=object, **options)
+            for name in numeric:
+                if name in frame:
+                    frame[name] = pd.to_numeric(frame[name], errors="coerce")
+    for warning in caught:
+        log.warning("%s: skipped unreadable rows: %s", path, str(warning.message).strip())
+    return frame
+
+
+# -- annotations ---------------------------------------------------------------------------
+
+def split_tags(tags: str | Iterable[str] | None) -> list[str]:
+    """Tags as a clean list: from a list or comma text, stripped, no empties or repeats."""
+    if tags is None:
+        return []
+    items = tags.split(",") if isinstance(tags, str) else list(tags)
+    result: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError("tags must be text")
+        # Commas separate tags, so a tag itself never holds one: joining is lossless.
+        for part in item.split(","):
+            part = " ".join(part.split())
+            if part and part not in result:
+                result.append(part)
+    return result
+
+
+def _annotation_value(name: str, value: Any) -> str:
+    if name in ("favourite", "hidden"):
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{name} must be True or False")
+        return "true" if value else "false"
+    if name == "rating":
+        if value is None or value == "":
+            return ""
+        if isinstance(value, bool):
+            raise ValueError("rating must be a whole number from 1 to 5, or None")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not (number.is_integer() and 1 <= number <= 5):
+            raise ValueError("rating must be a whole number from 1 to 5, or None")
+        return str(int(number))
+    if name == "review_status":
+        if value not in REVIEW_STATUSES:
+            raise ValueError(f"review_status must be one of {', '.join(REVIEW_STATUSES)}")
+        return value
+    if name == "notes":
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise ValueError("notes must be text")
+        if len(value) > MAX_NOTES_CHARS:
+            raise ValueError(f"notes are limited to {MAX_NOTES_CHARS:,} characters")
+        return value
+    if name == "tags":
+        return ", ".join(split_tags(value))
+    raise ValueError(f"unknown annotation {name!r}; use {', '.join(ANNOTATION_FIELDS)}")
+
+
+def _annotation_table(data: bytes | None, path: Path) -> pd.DataFrame:
+    """Latest value of each annotation field, indexed by id (raw text values)."""
+    if not data:
+        return pd.DataFrame(columns=list(ANNOTATION_FIELDS), index=pd.Index([], name="id"))
+    frame = _read_csv(data, path)
+    for name in ("id", "field", "value"):
+        if name not in frame:
+            frame[name] = ""
+    frame = frame[frame["field"].isin(ANNOTATION_FIELDS) & (frame["id"] != "")]
+    frame = frame.drop_duplicates(["id", "field"], keep="last")
+    wide = frame.pivot(index="id", columns="field", values="value")
+    return wide.reindex(columns=list(ANNOTATION_FIELDS))
+
+
+def _merge_annotations(frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    n = len(frame)
+    positions = table.index.get_indexer(frame["id"]) if len(table) else np.full(n, -1)
+    hit = positions >= 0
+    take = positions[hit]
+
+    def raw(name: str) -> np.ndarray:
+        return table[name].to_numpy(dtype=object)[take]
+
+    favourite = np.zeros(n, dtype=bool)
+    hidden = np.zeros(n, dtype=bool)
+    favourite[hit] = raw("favourite") == "true"
+    hidden[hit] = raw("hidden") == "true"
+    rating = np.full(n, np.nan)
+    if hit.any():
+        values = pd.to_numeric(pd.Series(raw("rating"), dtype=object), errors="coerce")
+        rating[hit] = values.where(values.isin([1, 2, 3, 4, 5])).to_numpy(dtype=float)
+    review = np.full(n, "draft", dtype=object)
+    notes = np.full(n, "", dtype=object)
+    tags = np.full(n, "", dtype=object)
+    if hit.any():
+        given = raw("review_status")
+        review[hit] = np.where(np.isin(given, REVIEW_STATUSES), given, "draft")
+        notes[hit] = [_unescape(v) if isinstance(v, str) else "" for v in raw("notes")]
+        tags[hit] = [_unescape(v) if isinstance(v, str) else "" for v in raw("tags")]
+    merged = frame.copy(deep=False)
+    merged["favourite"] = favourite
+    merged["rating"] = pd.array(rating, dtype="Float64").astype("Int64")
+    merged["review_status"] = pd.Series(review, dtype=object)
+    merged["notes"] = pd.Series(notes, dtype=object)
+    merged["tags"] = pd.Series(tags, dtype=object)
+    merged["hidden"] = hidden
+    return merged
+
+
+# -- turning the log into a frame ---------------------------------------------------------
+
+def _text_column(values: np.ndarray) -> np.ndarray:
+    """Escapes decoded; only a column that holds a backslash at all is walked."""
+    if "\\" in "\x1f".join(values):
+        values = np.array([_unescape(v) if "\\" in v else v for v in values], dtype=object)
+    return values
+
+
+def _prepare(raw: pd.DataFrame, path: Path, price_per_second: float) -> pd.DataFrame:
+    """Last state per id, typed and decoded, newest first (columns built once each)."""
+    n = len(raw)
+    blank = pd.Series(np.full(n, "", dtype=object))
+    ids = raw["id"].fillna("") if "id" in raw else blank
+    valid = (ids != "").to_numpy() & (
+        raw["status"].isin(STATUSES).to_numpy() if "status" in raw else False)
+    if not valid.all():
+        log.warning("%s: %d rows with no id or an unknown status were skipped",
+                    path, int((~valid).sum()))
+    keep = np.flatnonzero(valid)
+    keep = keep[~ids.take(keep).duplicated(keep="last").to_numpy()]
+    created = pd.to_datetime(raw["created_at"].take(keep) if "created_at" in raw
+                             else blank.take(keep), format="ISO8601", utc=True,
+                             errors="coerce")
+    # Newest first; among equal times the row written last comes first; unknown times last.
+    stamp = created.to_numpy(dtype="datetime64[ns]").astype("int64")
+    rank = np.lexsort((keep, stamp))[::-1]
+    order = keep[rank]
+    tz = local_timezone()
+    columns: dict[str, pd.Series] = {}
+    for name in dict.fromkeys([*HISTORY_COLUMNS, *raw.columns]):
+        if name == "created_at":
+            series = created.take(rank)
+        elif name in raw:
+            series = raw[name].take(order)
+        elif name in _INT_COLUMNS + _FLOAT_COLUMNS or name in _TIME_COLUMNS:
+            series = pd.Series(np.full(len(order), np.nan))
+        else:
+            series = blank.take(order)
+        if name in _INT_COLUMNS:
+            series = pd.to_numeric(series, errors="coerce").round().astype("Int64")
+        elif name in _FLOAT_COLUMNS:
+            series = pd.to_numeric(series, errors="coerce").astype("float64")
+        elif name in _TIME_COLUMNS:
+            if name != "created_at":
+                series = pd.to_datetime(series, format="ISO8601", utc=True, errors="coerce")
+            series = series.dt.tz_convert(tz).dt.as_unit("us")
+        else:
+            series = pd.Series(_text_column(series.fillna("").to_numpy(dtype=object)),
+                               dtype=object)
+        columns[name] = series.reset_index(drop=True)
+    # copy=False keeps one array per column: no costly consolidation into blocks.
+    frame = pd.DataFrame(columns, copy=False)
+    # Rows written before costs were logged get the estimate, so spend is never blank.
+    missing_cost = frame["cost_usd"].isna() & (frame["status"] == "succeeded")
+    if missing_cost.any():
+        seconds = pd.to_numeric(frame["duration"], errors="coerce")
+        frame.loc[missing_cost, "cost_usd"] = (seconds * price_per_second)[missing_cost]
+    return frame
+
+
+def _order_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    first = list(HISTORY_COLUMNS) + list(ANNOTATION_FIELDS)
+    return frame[first + [c for c in frame.columns if c not in first]]
+
+
+@dataclass
+class _Cache:
+    """What `load()` keeps between calls."""
+
+    history_sig: Any = None
+    base: pd.DataFrame | None = None
+    annotations_sig: Any = None
+    annotations: pd.DataFrame | None = None
+    merged_key: Any = None
+    merged: pd.DataFrame | None = None
+    pending_pos: np.ndarray | None = None
+    pending_owner: np.ndarray | None = None
+    pending_created: np.ndarray | None = None
+    resolved_key: Any = None
+    resolved: pd.DataFrame | None = None
+    id_index: pd.Index | None = None
+    haystack: list[str] | None = None
+    dead_owners: set[str] = field(default_factory=set)
+    stats_of: tuple[pd.DataFrame, date] | None = None
+    stats: "HistoryStats | None" = None
+
+
+# -- queries ------------------------------------------------------------------------------
+
+def _as_tuple(values: Any) -> tuple[str, ...]:
+    if values is None:
+        return ()
+    if isinstance(values, str):
+        values = values.split(",")
+    return tuple(str(v).strip() for v in values if str(v).strip())
+
+
+def _parse_date(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """What the History page (or the CLI) wants to see. Empty filters match everything.
+
+    `date_from`/`date_to` are inclusive days in the studio's time zone. `text` matches
+    prompts, notes, tags and ids, ignoring case.
+    """
+
+    text: str = ""
+    statuses: tuple[str, ...] = ()
+    aspect_ratios: tuple[str, ...] = ()
+    durations: tuple[str, ...] = ()
+    date_from: date | None = None
+    date_to: date | None = None
+    template_ids: tuple[str, ...] = ()
+    favourites_only: bool = False
+    min_rating: int | None = None
+    review_statuses: tuple[str, ...] = ()
+    include_hidden: bool = False
+    sort: str = "newest"
+
+    def __post_init__(self) -> None:
+        # Lists from widgets become tuples, so a query is hashable (cacheable).
+        for name in ("statuses", "aspect_ratios", "durations", "template_ids",
+                     "review_statuses"):
+            object.__setattr__(self, name, _as_tuple(getattr(self, name)))
+        if self.sort not in SORTS:
+            raise ValueError(f"sort must be one of {', '.join(SORTS)}")
+
+    _PARAMS = {"text": "q", "statuses": "status", "aspect_ratios": "ratio",
+               "durations": "duration", "date_from": "from", "date_to": "to",
+               "template_ids": "template", "favourites_only": "fav",
+               "min_rating": "min_rating", "review_statuses": "review",
+               "include_hidden": "hidden", "sort": "sort"}
+
+    def to_params(self) -> dict[str, str]:
+        """URL query parameters for this view (only what differs from the default)."""
+        params: dict[str, str] = {}
+        for name, key in self._PARAMS.items():
+            value = getattr(self, name)
+            if value in ((), None, False, "") or (name == "sort" and value == "newest"):
+                continue
+            if isinstance(value, tuple):
+                params[key] = ",".join(value)
+            elif isinstance(value, bool):
+                params[key] = "1"
+            elif isinstance(value, date):
+                params[key] = value.isoformat()
+            else:
+                params[key] = str(value)
+        return params
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> "HistoryQuery":
+        """The view described by URL parameters; values that make no sense are ignored."""
+
+        def get(key: str) -> str:
+            value = params.get(key, "")
+            if isinstance(value, (list, tuple)):
+                value = ",".join(str(v) for v in value)
+            return str(value).strip()
+
+        def pick(key: str, allowed: Sequence[str]) -> tuple[str, ...]:
+            return tuple(v for v in _as_tuple(get(key)) if v in allowed)
+
+        rating = get("min_rating")
+        min_rating = int(rating) if rating.isdigit() and 1 <= int(rating) <= 5 else None
+        durations = tuple(v.rstrip("s") for v in _as_tuple(get("duration")))
+        sort = get("sort")
+        return cls(
+            text=get("q"),
+            statuses=pick("status", STATUSES),
+            aspect_ratios=pick("ratio", ASPECT_RATIOS),
+            durations=tuple(d for d in durations if d in DURATIONS),
+            date_from=_parse_date(get("from")),
+            date_to=_parse_date(get("to")),
+            template_ids=_as_tuple(get("template")),
+            favourites_only=get("fav").lower() in ("1", "true", "yes"),
+            min_rating=min_rating,
+            review_statuses=pick("review", REVIEW_STATUSES),
+            include_hidden=get("hidden").lower() in ("1", "true", "yes"),
+            sort=sort if sort in SORTS else "newest",
+        )
+
+
+def _day_start(day: date, tz: Any) -> pd.Timestamp:
+    return pd.Timestamp(datetime(day.year, day.month, day.day)).tz_localize(tz)
+
+
+_SEARCHED = ("prompt", "notes", "tags", "id")
+
+
+def search_haystack(frame: pd.DataFrame) -> list[str]:
+    """Per row, the searched text casefolded into one string (build once, search often)."""
+    parts = [frame[name].fillna("").to_numpy(dtype=object) for name in _SEARCHED]
+    return ["\x1f".join(texts).casefold() for texts in zip(*parts)]
+
+
+def apply_query(frame: pd.DataFrame, q: HistoryQuery,
+                haystack: Sequence[str] | None = None) -> pd.DataFrame:
+    """The rows of a loaded frame that match `q`, in its order.
+
+    `haystack` is `search_haystack(frame)` if the caller keeps one; text search is a
+    plain case-insensitive substring test (no regular expressions).
+    """
+    mask = np.ones(len(frame), dtype=bool)
+    if not q.include_hidden:
+        mask &= ~frame["hidden"].to_numpy(dtype=bool)
+    needle = q.text.strip().casefold()
+    if needle:
+        hay = search_haystack(frame) if haystack is None else haystack
+        mask &= np.fromiter((needle in text for text in hay), dtype=bool, count=len(frame))
+    for name, wanted in (("status", q.statuses), ("aspect_ratio", q.aspect_ratios),
+                         ("duration", q.durations), ("template_id", q.template_ids),
+                         ("review_status", q.review_statuses)):
+        if wanted:
+            mask &= frame[name].isin(wanted).to_numpy(dtype=bool)
+    created = frame["created_at"]
+    tz = created.dt.tz
+    if q.date_from is not None:
+        mask &= (created >= _day_start(q.date_from, tz)).to_numpy(dtype=bool, na_value=False)
+    if q.date_to is not None:
+        limit = _day_start(q.date_to + timedelta(days=1), tz)
+        mask &= (created < limit).to_numpy(dtype=bool, na_value=False)
+    if q.favourites_only:
+        mask &= frame["favourite"].to_numpy(dtype=bool)
+    if q.min_rating is not None:
+        mask &= (frame["rating"] >= q.min_rating).to_numpy(dtype=bool, na_value=False)
+    result = frame[mask]
+    if q.sort == "oldest":
+        result = result.iloc[::-1]
+    elif q.sort in ("inference_fast", "inference_slow"):
+        result = result.sort_values("inference_s", ascending=q.sort == "inference_fast",
+                                    kind="stable", na_position="last")
+    elif q.sort == "rating":
+        result = result.sort_values("rating", ascending=False, kind="stable",
+                                    na_position="last")
+    return result
+
+
+# -- statistics ---------------------------------------------------------------------------
+
+@dataclass
+class HistoryStats:
+    """Figures for the History page's analysis, the sidebar and `history stats`.
+
+    `success_rate` is succeeded / (succeeded + failed); pending and interrupted
+    generations have no outcome yet. Spend counts succeeded generations and failures
+    whose outcome is unknown (they may have been billed), at the estimated price.
+    Days and months are in the studio's time zone.
+    """
+
+    total: int
+    succeeded: int
+    failed: int
+    success_rate: float | None
+    inference_p50: float | None
+    inference_p95: float | None
+    seconds_generated: float
+    spend_total: float
+    spend_today: float
+    spend_this_month: float
+    per_day: pd.DataFrame
+    per_month: pd.DataFrame
+    top_templates: pd.DataFrame
+    inference_times: pd.Series = field(repr=False)
+
+
+TEMPLATE_STATS_COLUMNS = ("template_id", "uses", "success_rate", "avg_rating", "last_used")
+
+
+def template_stats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per template id: uses, success rate, average rating, last used; most used first."""
+    used = frame[frame["template_id"].fillna("") != ""]
+    if used.empty:
+        return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in zip(
+            TEMPLATE_STATS_COLUMNS, ("str", "int64", "float64", "float64",
+                                     frame["created_at"].dtype))})
+    keys = used["template_id"]
+    succeeded = (used["status"] == "succeeded").groupby(keys).sum()
+    failed = (used["status"] == "failed").groupby(keys).sum()
+    finished = succeeded + failed
+    table = pd.DataFrame({
+        "uses": keys.groupby(keys).size(),
+        "success_rate": (succeeded / finished.where(finished > 0)).astype("float64"),
+        "avg_rating": used["rating"].astype("Float64").groupby(keys).mean()
+                                    .astype("float64"),
+        "last_used": used["created_at"].groupby(keys).max(),
+    })
+    table = table.rename_axis("template_id").reset_index()
+    return table.sort_values(["uses", "last_used"], ascending=False,
+                             kind="stable").reset_index(drop=True)
+
+
+def _seconds(duration: pd.Series) -> pd.Series:
+    """Durations ("5", "10", ...) as numbers, converting each distinct text once."""
+    lookup = {}
+    for value in pd.unique(duration):
+        try:
+            lookup[value] = float(value)
+        except (TypeError, ValueError):
+            lookup[value] = math.nan
+    return duration.map(lookup).astype("float64")
+
+
+def compute_stats(frame: pd.DataFrame, price_per_second: float = 0.28, *,
+                  today: date | None = None) -> HistoryStats:
+    """Statistics of the given rows (e.g. a query result)."""
+    status = frame["status"]
+    succeeded = (status == "succeeded").to_numpy(dtype=bool)
+    failed = (status == "failed").to_numpy(dtype=bool)
+    n_ok, n_failed = int(succeeded.sum()), int(failed.sum())
+    times = frame["inference_s"][succeeded].dropna().reset_index(drop=True)
+    seconds = _seconds(frame["duration"]).fillna(0.0).to_numpy()
+    cost = frame["cost_usd"].to_numpy(dtype=float)
+    cost = np.where(np.isnan(cost), seconds * price_per_second, cost)
+    # Failures normally cost nothing; those that may have been billed carry a cost.
+    spend = np.where(succeeded | failed, cost, 0.0)
+    ok_seconds = np.where(succeeded, seconds, 0.0)
+    created = frame["created_at"]
+    tz = created.dt.tz or local_timezone()
+    today = today or datetime.now(tz).date()
+    day = created.dt.tz_localize(None).dt.normalize()
+
+    per = pd.DataFrame({"date": day.to_numpy(), "generations": 1,
+                        "succeeded": succeeded.astype(int), "failed": failed.astype(int),
+                        "seconds": ok_seconds, "spend": spend})
+    per_day = per.dropna(subset=["date"]).groupby("date", as_index=False).sum()
+    per_month = (per_day.assign(month=per_day["date"].dt.strftime("%Y-%m"))
+                 .groupby("month", as_index=False)[["spend", "seconds", "generations"]]
+                 .sum())
+    today_ts, month_ts = pd.Timestamp(today), pd.Timestamp(today.replace(day=1))
+    dates = per_day["date"]
+    return HistoryStats(
+        total=len(frame),
+        succeeded=n_ok,
+        failed=n_failed,
+        success_rate=n_ok / (n_ok + n_failed) if n_ok + n_failed else None,
+        inference_p50=float(times.quantile(0.5)) if len(times) else None,
+        inference_p95=float(times.quantile(0.95)) if len(times) else None,
+        seconds_generated=float(ok_seconds.sum()),
+        spend_total=round(float(spend.sum()), 2),
+        spend_today=round(float(per_day["spend"][dates == today_ts].sum()), 2),
+        spend_this_month=round(float(per_day["spend"][(dates >= month_ts)
+                                                      & (dates <= today_ts)].sum()), 2),
+        per_day=per_day,
+        per_month=per_month,
+        top_templates=template_stats(frame).head(10),
+        inference_times=times,
+    )
+
+
+# -- the log ------------------------------------------------------------------------------
+
+class HistoryLog:
+    """The generation log of one data directory. Safe to share between threads."""
+
+    def __init__(self, data_dir: str | Path, *, price_per_second: float = 0.28) -> None:
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / "history.csv"
+        self.annotations_path = self.data_dir / "annotations.csv"
+        self.price_per_second = float(price_per_second)
+        lock = _LockPair(self.data_dir / "history.lock")
+        self._history = _LogFile(self.path, HISTORY_COLUMNS, lock)
+        self._annotations = _LogFile(self.annotations_path, ANNOTATION_COLUMNS, lock)
+        self.torn_path = self._history.torn_path
+        self._rows: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._rows_lock = threading.Lock()
+        self._cache = _Cache()
+        self._cache_lock = threading.RLock()
+
+    # -- writing ------------------------------------------------------------------------
+    def record_pending(
+        self,
+        request: GenerationRequest,
+        *,
+        gen_id: str | None = None,
+        source: str = "studio",
+        template_id: str | None = None,
+        template_version: int | None = None,
+        template_vars: Mapping[str, Any] | None = None,
+        batch_id: str | None = None,
+    ) -> str:
+        """Log a generation about to be sent (durably, before sending); return its id."""
+        gen_id = check_id(gen_id) if gen_id is not None else new_id()
+        row = {
+            "id": gen_id, "created_at": _now_iso(), "status": "pending",
+            "prompt": request.prompt, "duration": request.duration,
+            "aspect_ratio": request.aspect_ratio, "seed": request.seed,
+            "model": MODEL_NAME, "template_id": template_id,
+            "template_version": template_version,
+            "template_vars": (json.dumps(dict(template_vars), ensure_ascii=False, default=str)
+                              if template_vars else None),
+            "batch_id": batch_id, "cost_usd": self._estimate(request.duration),
+            "source": source, "owner": process_owner(),
+        }
+        self._write(row)
+        return gen_id
+
+    def record_success(self, gen_id: str, result: GenerationResult, *, elapsed_s: float,
+                       video_path: str | None = None) -> None:
+        """Log that the video was made."""
+        row = self._state(gen_id)
+        video = result.videos[0]
+        row.update(
+            status="succeeded", finished_at=_now_iso(), seed=result.seed,
+            inference_s=result.inference_s, elapsed_s=round(float(elapsed_s), 3),
+            video_url=video.url, video_width=video.width, video_height=video.height,
+            video_duration=video.duration, video_path=video_path, error=None,
+            error_type=None, http_status=None,
+            cost_usd=self._estimate(row.get("duration")), owner=process_owner(),
+        )
+        self._write(row)
+
+    def record_failure(self, gen_id: str, error: BaseException, *, elapsed_s: float) -> None:
+        """Log that the generation failed, with the plain-language reason."""
+        row = self._state(gen_id)
+        # A request that may have reached the model may have been billed.
+        billed = getattr(error, "outcome_unknown", False)
+        row.update(
+            status="failed", finished_at=_now_iso(), elapsed_s=round(float(elapsed_s), 3),
+            error=str(error) or type(error).__name__,
+            error_type=getattr(error, "kind", None) or type(error).__name__,
+            http_status=getattr(error, "status", None),
+            cost_usd=self._estimate(row.get("duration")) if billed else 0.0,
+            owner=process_owner(),
+        )
+        self._write(row)
+
+    def record_video_path(self, gen_id: str, video_path: str | None, *,
+                          archive_error: str | None = None) -> None:
+        """Log where the video was archived, or why it could not be (retried later)."""
+        row = self._state(gen_id)
+        row.update(video_path=video_path, archive_error=archive_error,
+                   owner=process_owner())
+        self._write(row)
+
+    def annotate(self, gen_ids: str | Iterable[str], **fields: Any) -> None:
+        """Set annotations of one or several generations in one append.
+
+        Fields: `favourite`/`hidden` (bool), `rating` (1-5 or None), `review_status`
+        (one of `REVIEW_STATUSES`), `notes` (text), `tags` (list or comma text).
+        Every value is checked before anything is written (`ValueError`).
+        """
+        ids = [gen_ids] if isinstance(gen_ids, str) else list(gen_ids)
+        for gen_id in ids:
+            check_id(gen_id)
+        values = {name: _annotation_value(name, value) for name, value in fields.items()}
+        if not ids or not values:
+            return
+        now = _now_iso()
+        self._annotations.append([
+            {"id": gen_id, "field": name, "value": value, "annotated_at": now}
+            for gen_id in ids for name, value in values.items()
+        ])
+
+    def _estimate(self, duration: Any) -> float | None:
+        try:
+            return round(float(duration) * self.price_per_second, 4)
+        except (TypeError, ValueError):
+            return None
+
+    def _write(self, row: dict[str, Any]) -> None:
+        self._history.append([row])
+        with self._rows_lock:
+            self._rows[row["id"]] = row
+            self._rows.move_to_end(row["id"])
+            while len(self._rows) > _REMEMBERED_ROWS:
+                self._rows.popitem(last=False)
+
+    def _state(self, gen_id: str) -> dict[str, Any]:
+        """The latest full row of a generation, to repeat in its next row."""
+        check_id(gen_id)
+        with self._rows_lock:
+            row = self._rows.get(gen_id)
+        if row is not None:
+            return dict(row)
+        # Started by another process (or long ago): read it from the log.
+        found = self.get(gen_id)
+        if found is None:
+            log.warning("history has no row for %s; logging its outcome alone", gen_id)
+            return {"id": gen_id, "created_at": _now_iso(), "model": MODEL_NAME}
+        row = {k: v for k, v in found.items() if k not in ANNOTATION_FIELDS}
+        if isinstance(row.get("template_vars"), dict):
+            row["template_vars"] = json.dumps(row["template_vars"], ensure_ascii=False)
+        return row
+
+    # -- reading ------------------------------------------------------------------------
+    def load(self) -> pd.DataFrame:
+        """One row per generation (its latest state), newest first, annotations merged.
+
+        Columns: `HISTORY_COLUMNS`, then `ANNOTATION_FIELDS`, then any columns the file
+        has that this code does not know. Text is `str` ("" when blank; `duration` is
+        text like the API's "5"), whole numbers are nullable `Int64`, `created_at` and
+        `finished_at` are zone-aware in the studio's time zone, `favourite`/`hidden` are
+        bool, `rating` is `Int64` (NA when unrated) and `tags` is comma text ("a, b").
+        Pending rows whose writer died read as `interrupted`.
+
+        Served from a cache while neither file changed (one `stat` per file); the frame
+        is a copy-on-write view of the cache, so changing it never changes what the next
+        caller gets.
+        """
+        return self._load().copy(deep=False)
+
+    def _load(self) -> pd.DataFrame:
+        with self._cache_lock:
+            cache = self._cache
+            history_sig = _signature(self.path)
+            if cache.base is None or history_sig != cache.history_sig:
+                data = self._history.read_complete()
+                header = _encode(HISTORY_COLUMNS, [], header=True)
+                raw = _read_csv(data if data else header, self.path,
+                                numeric=_INT_COLUMNS + _FLOAT_COLUMNS)
+                cache.base = _prepare(raw, self.path, self.price_per_second)
+                cache.history_sig = history_sig
+            annotations_sig = _signature(self.annotations_path)
+            if cache.annotations is None or annotations_sig != cache.annotations_sig:
+                cache.annotations = _annotation_table(self._annotations.read_complete(),
+                                                      self.annotations_path)
+                cache.annotations_sig = annotations_sig
+            merged_key = (cache.history_sig, cache.annotations_sig)
+            if cache.merged is None or merged_key != cache.merged_key:
+                merged = _order_columns(_merge_annotations(cache.base, cache.annotations))
+                pending = np.flatnonzero((merged["status"] == "pending").to_numpy())
+                cache.merged, cache.merged_key = merged, merged_key
+                cache.pending_pos = pending
+                cache.pending_owner = merged["owner"].to_numpy(dtype=object)[pending]
+                created = merged["created_at"].iloc[pending]
+                cache.pending_created = (created.dt.tz_convert("UTC").dt.tz_localize(None)
+                                         .to_numpy(dtype="datetime64[ns]")
+                                         .astype("int64") / 1e9)
+                cache.resolved, cache.resolved_key, cache.id_index = None, None, None
+                cache.haystack = None
+            return self._resolve_interrupted(cache)
+
+    def _resolve_interrupted(self, cache: _Cache) -> pd.DataFrame:
+        """The merged frame with dead writers' pending rows shown as interrupted."""
+        assert cache.merged is not None and cache.pending_pos is not None
+        now = time.time()
+        alive: dict[str, bool | None] = {}
+        for owner in set(cache.pending_owner):
+            # A process that died stays dead: ask about each one only once.
+            verdict = False if owner in cache.dead_owners else \
+                owner_alive(owner) if isinstance(owner, str) else None
+            if verdict is False:
+                cache.dead_owners.add(owner)
+            alive[owner] = verdict
+        # A row with no creation time counts as old.
+        old = now - cache.pending_created >= PENDING_TIMEOUT_S
+        dead = np.array([alive[o] is False or (alive[o] is None and late)
+                         for o, late in zip(cache.pending_owner, old)], dtype=bool)
+        key = tuple(cache.pending_pos[dead])
+        if cache.resolved is None or key != cache.resolved_key:
+            if key:
+                status = cache.merged["status"].to_numpy(dtype=object).copy()
+                status[list(key)] = "interrupted"
+                resolved = cache.merged.copy(deep=False)
+                resolved["status"] = pd.Series(status, dtype=object)
+            else:
+                resolved = cache.merged
+            cache.resolved, cache.resolved_key = resolved, key
+            cache.id_index = None
+        return cache.resolved
+
+    def get(self, gen_id: str) -> dict[str, Any] | None:
+        """Everything about one generation, as plain Python values; None if unknown."""
+        with self._cache_lock:
+            frame = self._load()
+            if self._cache.id_index is None:
+                self._cache.id_index = pd.Index(frame["id"])
+            index = self._cache.id_index
+        try:
+            position = index.get_loc(gen_id)
+        except KeyError:
+            return None
+        if not isinstance(position, (int, np.integer)):
+            return None
+        return _plain_row(frame.iloc[int(position)])
+
+    def query(self, q: HistoryQuery | None = None) -> pd.DataFrame:
+        """The generations matching `q` (default: everything visible), in its sort order."""
+        q = q or HistoryQuery()
+        with self._cache_lock:
+            frame = self._load()
+            haystack = None
+            if q.text.strip():
+                if self._cache.haystack is None:
+                    self._cache.haystack = search_haystack(frame)
+                haystack = self._cache.haystack
+        return apply_query(frame, q, haystack)
+
+    def stats(self, df: pd.DataFrame | None = None, *,
+              today: date | None = None) -> HistoryStats:
+        """Statistics of `df` (default: every visible generation; cached while unchanged)."""
+        if df is not None:
+            return compute_stats(df, self.price_per_second, today=today)
+        with self._cache_lock:
+            frame = self._load()
+            day = today or datetime.now(local_timezone()).date()
+            cached = self._cache.stats_of
+            if self._cache.stats is None or cached is None or cached[0] is not frame \
+                    or cached[1] != day:
+                visible = frame[~frame["hidden"].to_numpy(dtype=bool)]
+                self._cache.stats = compute_stats(visible, self.price_per_second, today=day)
+                self._cache.stats_of = (frame, day)
+            return self._cache.stats
+
+
+def _plain(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _plain_row(row: pd.Series) -> dict[str, Any]:
+    result = {name: _plain(value) for name, value in row.items()}
+    result["tags"] = split_tags(result.get("tags") or "")
+    text = result.get("template_vars")
+    try:
+        result["template_vars"] = json.loads(text) if text else None
+    except ValueError:
+        result["template_vars"] = None
+    return result
+
+
+# -- exports and text for the terminal ----------------------------------------------------
+
+#: First characters that make a spreadsheet treat a cell as a formula (or hide one).
+_FORMULA_STARTS = frozenset("=+-@\t\r")
+
+
+def _safe_cells(series: pd.Series) -> list[str]:
+    """A column as spreadsheet text, formula-like cells neutralised with a leading `'`."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        wall = series.dt.tz_localize(None).to_numpy(dtype="datetime64[s]")
+        text = np.char.replace(np.datetime_as_string(wall), "T", " ").astype(object)
+        text[np.isnat(wall)] = ""
+        return text.tolist()
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return ["true" if v else "false" for v in series.to_numpy(dtype=bool)]
+    values = series.astype(object).to_numpy(dtype=object)
+    cells = [v if isinstance(v, str) else "" if v is None or v is pd.NA or v != v else str(v)
+             for v in values]
+    return ["'" + v if v and v[0] in _FORMULA_STARTS else v for v in cells]
+
+
+def export_csv(frame: pd.DataFrame) -> bytes:
+    """The rows as CSV safe to open in a spreadsheet (UTF-8 with BOM).
+
+    Cells (and headers) starting with `= + - @`, tab or CR get a leading `'` so that no
+    spreadsheet runs them as formulas; everything else is exported as is. Times are the
+    studio's local time.
+    """
+    columns = [_safe_cells(frame[name]) for name in frame.columns]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(_safe_cells(pd.Series([str(name) for name in frame.columns],
+                                          dtype=object)))
+    writer.writerows(zip(*columns))
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def export_json(frame: pd.DataFrame) -> bytes:
+    """The rows as a JSON array of objects.
+
+    Times are ISO 8601 in UTC, tags are lists, template variables objects, blanks null.
+    """
+    out = frame.copy(deep=False)
+    if "tags" in out:
+        out["tags"] = [split_tags(t) if t and isinstance(t, str) else [] for t in out["tags"]]
+    if "template_vars" in out:
+        parsed = []
+        for text in out["template_vars"]:
+            try:
+                parsed.append(json.loads(text) if isinstance(text, str) and text else None)
+            except ValueError:
+                parsed.append(text)
+        out["template_vars"] = parsed
+    for name in out.columns:
+        if isinstance(out[name].dtype, pd.DatetimeTZDtype):
+            # Formatted here: ujson is slow with zone-aware timestamps.
+            utc = out[name].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(
+                dtype="datetime64[ms]")
+            text = np.datetime_as_string(utc, timezone="UTC").astype(object)
+            text[np.isnat(utc)] = None
+            out[name] = pd.Series(text, index=out.index, dtype=object)
+    return out.to_json(orient="records", force_ascii=False).encode("utf-8")
+
+
+def _one_line(text: Any, width: int) -> str:
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_table(frame: pd.DataFrame, *, prompt_width: int = 60) -> str:
+    """The rows as a plain-text table for the terminal (`history list`)."""
+    if frame.empty:
+        return "No generations."
+    header = ("id", "created", "status", "dur", "ratio", "seed", "infer", "prompt")
+    lines = []
+    for row in frame.itertuples(index=False):
+        created = row.created_at.strftime("%Y-%m-%d %H:%M") if pd.notna(row.created_at) \
+            else ""
+        seed = "" if pd.isna(row.seed) else str(row.seed)
+        infer = "" if pd.isna(row.inference_s) else f"{row.inference_s:.1f}s"
+        lines.append((row.id, created, row.status, f"{row.duration}s", row.aspect_ratio,
+                      seed, infer, _one_line(row.prompt, prompt_width)))
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    render = ["  ".join(v.ljust(w) for v, w in zip(cells, widths)).rstrip()
+              for cells in [header, *lines]]
+    return "\n".join(render)
+
+
+def format_stats(stats: HistoryStats) -> str:
+    """The statistics as plain text for the terminal (`history stats`)."""
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f} s"
+
+    rate = "-" if stats.success_rate is None else f"{stats.success_rate:.0%}"
+    lines = [
+        f"Generations:        {stats.total:,} ({stats.succeeded:,} succeeded, "
+        f"{stats.failed:,} failed)",
+        f"Success rate:       {rate}",
+        f"Inference p50/p95:  {seconds(stats.inference_p50)} / "
+        f"{seconds(stats.inference_p95)}",
+        f"Seconds generated:  {stats.seconds_generated:,.0f}",
+        f"Estimated spend:    ${stats.spend_total:,.2f} in all, "
+        f"${stats.spend_today:,.2f} today, ${stats.spend_this_month:,.2f} this month",
+    ]
+    if not stats.per_month.empty:
+        lines.append("By month:")
+        for row in stats.per_month.itertuples(index=False):
+            lines.append(f"  {row.month}  {row.generations:>6,} generations  "
+                         f"{row.seconds:>8,.0f} s  ${row.spend:,.2f}")
+    if not stats.top_templates.empty:
+        lines.append("Most used templates:")
+        for row in stats.top_templates.itertuples(index=False):
+            rate = "-" if pd.isna(row.success_rate) else f"{row.success_rate:.0%}"
+            lines.append(f"  {row.template_id}  {row.uses:,} uses, {rate} succeeded")
+    return "\n".join(lines)
