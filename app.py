@@ -1,9 +1,8 @@
-"""Kling Studio: page config, navigation and the sidebar every page shares."""
+"""Kling Studio: page config and navigation; each page draws the shared sidebar."""
 
 import streamlit as st
 
-from kling.ui.sidebar import render_sidebar
-from kling.ui.state import GENERATE_PAGE, HISTORY_PAGE, TEMPLATES_PAGE, owner, studio
+from kling.ui.state import GENERATE_PAGE, HISTORY_PAGE, TEMPLATES_PAGE
 
 st.set_page_config(page_title="Kling Studio", page_icon="🎬", layout="wide")
 
@@ -12,5 +11,4 @@ navigation = st.navigation([
     st.Page(TEMPLATES_PAGE, title="Templates", icon=":material/library_books:"),
     st.Page(HISTORY_PAGE, title="History", icon=":material/history:"),
 ])
-render_sidebar(studio(), owner())
 navigation.run()

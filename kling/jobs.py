@@ -18,7 +18,6 @@ import logging
 import random
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from .errors import KlingError, RateLimitError
+from .history import new_id
 from .models import MAX_SEED, GenerationRequest, GenerationResult, RateLimit
 
 log = logging.getLogger("kling.jobs")
@@ -72,6 +72,7 @@ class Job:
     error_kind: str | None = None
     video_path: Path | None = None
     archive_error: str | None = None
+    history_error: str | None = None
     retry_of: str | None = None
 
     def elapsed(self, now: float | None = None) -> float:
@@ -101,11 +102,6 @@ class HistoryWriter(Protocol):
 
 class Archiver(Protocol):
     def download(self, gen_id: str, url: str) -> Path: ...
-
-
-def new_generation_id() -> str:
-    """Our own ids: sortable by time, safe as file names."""
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
 def plan_takes(request: GenerationRequest, takes: int,
@@ -165,7 +161,7 @@ class JobQueue:
     ) -> Job:
         """Queue one generation; its pending history row is written before this returns."""
         job = Job(
-            id=new_generation_id(), request=request, owner=owner, source=source,
+            id=new_id(), request=request, owner=owner, source=source,
             template_id=template_id, template_version=template_version,
             template_vars=template_vars, batch_id=batch_id, retry_of=retry_of,
             submitted_at=self._clock(),
@@ -301,17 +297,29 @@ class JobQueue:
             paused_until = max(paused_until, limit.reset)
         return paused_until if paused_until > now else None
 
+    def _log(self, job_id: str, write: Callable[[], None]) -> str | None:
+        """Run one history write; a full disk must not leave the job spinning."""
+        try:
+            write()
+        except Exception as err:  # noqa: BLE001 - any write failure is reported the same way
+            log.error("job %s: history not written: %s", job_id, err)
+            return f"The history log could not be written ({err}); the result is shown here only."
+        return None
+
     def _fail(self, job: Job, error: KlingError) -> None:
         finished = self._clock()
-        self._history.record_failure(job.id, error, elapsed_s=finished - job.submitted_at)
+        history_error = self._log(job.id, lambda: self._history.record_failure(
+            job.id, error, elapsed_s=finished - job.submitted_at))
         self._update(job.id, status=JobStatus.FAILED, finished_at=finished,
-                     error=str(error), error_kind=error.kind, wait_until=None)
+                     error=str(error), error_kind=error.kind, wait_until=None,
+                     history_error=history_error)
 
     def _succeed(self, job: Job, result: GenerationResult) -> None:
         elapsed = self._clock() - job.submitted_at
         # The outcome is logged before the download so that a crash while archiving
         # still leaves the video URL in the history.
-        self._history.record_success(job.id, result, elapsed_s=elapsed)
+        history_error = self._log(
+            job.id, lambda: self._history.record_success(job.id, result, elapsed_s=elapsed))
         video_path, archive_error = None, None
         if self._archive is not None:
             try:
@@ -319,9 +327,10 @@ class JobQueue:
             except KlingError as err:
                 archive_error = str(err)
                 log.warning("job %s: video not archived: %s", job.id, err)
-            self._history.record_video_path(
-                job.id, None if video_path is None else str(video_path),
-                archive_error=archive_error,
-            )
+            history_error = history_error or self._log(
+                job.id, lambda: self._history.record_video_path(
+                    job.id, None if video_path is None else str(video_path),
+                    archive_error=archive_error))
         self._update(job.id, status=JobStatus.SUCCEEDED, finished_at=self._clock(),
-                     result=result, video_path=video_path, archive_error=archive_error)
+                     result=result, video_path=video_path, archive_error=archive_error,
+                     history_error=history_error)

@@ -4,9 +4,10 @@ import streamlit as st
 
 from kling.ui.generate_form import apply_handoff, render_batch, render_form
 from kling.ui.jobs_panel import render_jobs
-from kling.ui.state import owner, studio, take_handoff
+from kling.ui.sidebar import start_page
+from kling.ui.state import take_handoff
 
-services, me = studio(), owner()
+services, me = start_page()
 apply_handoff(take_handoff())
 
 st.title("Generate")

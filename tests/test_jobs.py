@@ -213,3 +213,22 @@ def test_plan_takes_uses_consecutive_seeds_when_fixed():
     assert len({t.seed for t in randoms}) == 8
     with pytest.raises(ValueError):
         plan_takes(request(), 9)
+
+
+class BrokenHistory(RecordingHistory):
+    """The disk filled up after the pending row was written."""
+
+    def record_success(self, gen_id, result, *, elapsed_s, video_path=None):
+        raise OSError(28, "No space left on device")
+
+    record_failure = record_success
+
+
+def test_a_history_write_failure_finishes_the_job_with_a_warning():
+    queue = JobQueue(FakeClient(), BrokenHistory(), max_concurrency=2)
+    good = queue.submit(request(), owner="a")
+    bad = queue.submit(request("this will fail, pan, slowly"), owner="a")
+    done = queue.wait([good.id, bad.id], timeout=10)
+    assert [j.status for j in done] == [JobStatus.SUCCEEDED, JobStatus.FAILED]
+    assert all("could not be written" in j.history_error for j in done)
+    queue.shutdown()

@@ -45,6 +45,8 @@ def _job_card(studio: Studio, job: Job, owner: str, now: float) -> None:
         st.text(job.request.prompt if len(job.request.prompt) <= 160
                 else job.request.prompt[:157] + "…")
         st.caption(_settings_line(job))
+        if job.history_error:
+            st.warning(job.history_error, icon=":material/warning:")
         if job.status is JobStatus.SUCCEEDED and job.result is not None:
             play_video(job.video_path, job.result.video.url)
             st.caption(f"Seed {job.result.seed} · inference {job.result.inference_s:.1f} s · "

@@ -6,6 +6,7 @@ import streamlit as st
 
 from kling.errors import KlingError
 from kling.services import Studio
+from kling.ui.state import owner, studio
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -45,3 +46,14 @@ def render_sidebar(studio: Studio, owner: str) -> None:
         left.metric("Spend today", f"${stats.spend_today:,.2f}")
         right.metric("This month", f"${stats.spend_this_month:,.2f}")
         st.caption(f"Estimates at ${studio.settings.price_per_second:.2f} per second of video.")
+
+
+def start_page() -> tuple[Studio, str]:
+    """What every page does first: the services, this person's token, the sidebar.
+
+    Each page calls this itself (rather than `app.py`) so that a page run on its own,
+    as `AppTest.switch_page` does, still shows the mode and the counters.
+    """
+    services, me = studio(), owner()
+    render_sidebar(services, me)
+    return services, me
