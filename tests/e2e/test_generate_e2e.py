@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 
 
 def fill_prompt(page, text: str) -> None:
-    box = page.get_by_label("Prompt")
+    box = page.get_by_label("Prompt", exact=True)
     box.fill(text)
     box.press("Control+Enter")  # commits the text area, as blurring would
     wait_idle(page)
@@ -44,7 +44,7 @@ def test_new_user_generates_one_video_and_it_plays(page, studio_server):
     page.get_by_role("button", name="Generate").click()
     # Keep working while it runs: the form stays usable and keeps what is typed.
     fill_prompt(page, "A second idea: a kite rising over dunes, tracking shot")
-    assert page.get_by_label("Prompt").input_value().startswith("A second idea")
+    assert page.get_by_label("Prompt", exact=True).input_value().startswith("A second idea")
     videos_ready(page, 1)
     assert_plays(page)
     page.screenshot(path=str(studio_server.data_dir.parent / "generate.png"), full_page=True)
