@@ -70,7 +70,7 @@ def test_coach_gives_advice_as_the_prompt_changes(studio_env):
     at = generate_page()
     at.text_area(key="gen_prompt").input("A red car").run()
     advice = " ".join(m.value for m in at.markdown)
-    assert "💡" in advice
+    assert "lightbulb" in advice
     at.text_area(key="gen_prompt").input(
         "A red car drifts around a bend, drone shot following, slow motion").run()
     assert not at.exception

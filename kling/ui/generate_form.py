@@ -86,7 +86,7 @@ def render_form(studio: Studio, owner: str) -> None:
             placeholder="Random", help="Leave empty for a new random seed each take; set "
                                        "one to reproduce a result or make close variations.",
         )
-        dice_col.button("🎲", help="Pick a random seed and keep it fixed",
+        dice_col.button("New", icon=":material/casino:", help="Pick a new random seed and keep it fixed",
                         on_click=_set_seed, args=(random.randint(0, MAX_SEED),))
         last_seed = _last_seed(studio, owner)
         reuse_col.button("Reuse last seed", disabled=last_seed is None,
@@ -112,7 +112,7 @@ def render_coach(prompt: str) -> None:
     with st.container(border=True):
         st.markdown(f"**Prompt coach** · {report.score_text}")
         for check in report.checks:
-            icon = "✅" if check.passed else "💡"
+            icon = ":green[:material/check_circle:]" if check.passed else ":orange[:material/lightbulb:]"
             line = f"{icon} {check.label}"
             if not check.passed:
                 line += f" — {check.suggestion}"
@@ -135,7 +135,7 @@ def submit(studio: Studio, owner: str, prompt: str | None, duration: str, aspect
         template_vars=template.get("vars"),
     )
     st.toast(f"Queued {len(jobs)} video{'s' if len(jobs) > 1 else ''}. "
-             "Keep working — they appear below when ready.", icon="🎬")
+             "Keep working — they appear below when ready.", icon=":material/movie:")
 
 
 def render_batch(studio: Studio, owner: str) -> None:
@@ -171,4 +171,4 @@ def render_batch(studio: Studio, owner: str) -> None:
         batch_id = "batch-" + uuid.uuid4().hex[:8]
         requests = [r if r.seed is not None else plan_takes(r, 1)[0] for r in plan.requests]
         studio.queue.submit_many(requests, owner=owner, batch_id=batch_id)
-        st.toast(f"Queued {len(requests)} videos from the batch.", icon="🎬")
+        st.toast(f"Queued {len(requests)} videos from the batch.", icon=":material/movie:")

@@ -57,7 +57,7 @@ def _job_card(studio: Studio, job: Job, owner: str, now: float) -> None:
             with left:
                 download_video_button(job.video_path, job.id, key=f"dl-{job.id}")
             with right:
-                st.page_link(HISTORY_PAGE, label="Open in History", icon=":material/history:",
+                st.page_link(HISTORY_PAGE, label="History", icon=":material/history:",
                              query_params={"id": job.id, "s": owner})
         elif job.status is JobStatus.FAILED:
             st.error(job.error or "The generation failed.", icon=":material/error:")

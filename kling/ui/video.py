@@ -38,6 +38,6 @@ def download_video_button(video_path: object, gen_id: str, *, key: str) -> None:
     if path is None:
         return
     st.download_button(
-        "Download MP4", data=path.read_bytes, file_name=f"kling-{gen_id}.mp4",
+        "Download", data=path.read_bytes, file_name=f"kling-{gen_id}.mp4",
         mime="video/mp4", key=key, on_click="ignore", icon=":material/download:",
     )
