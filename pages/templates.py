@@ -1,0 +1,28 @@
+"""Templates: start from a proven prompt, fill in its blanks, and generate; keep the team's own."""
+
+import streamlit as st
+
+from kling.ui.sidebar import start_page
+from kling.ui.templates_common import show_notice
+from kling.ui.templates_transfer import render_export, render_import
+from kling.ui.templates_view import render_library, render_workspace
+
+services, me = start_page()
+
+st.title("Templates")
+st.caption("Prompts written to Kling's advice, with blanks for your product, place and "
+           "people. Fill them in, then generate or refine them on the Generate page.")
+library_tab, transfer_tab = st.tabs(["Library", "Import and export"])
+with library_tab:
+    browse, workspace = st.columns([2, 3], gap="large")
+    with browse:
+        render_library(services)
+    with workspace:
+        show_notice("workspace", me)
+        render_workspace(services, me)
+with transfer_tab:
+    export, upload = st.columns([2, 3], gap="large")
+    with export:
+        render_export(services.templates)
+    with upload:
+        render_import(services.templates)
