@@ -8,6 +8,7 @@ import streamlit as st
 
 from kling.jobs import EXPECTED_SECONDS, Job, JobStatus
 from kling.services import Studio
+from kling.templates import TemplateError
 from kling.ui.state import HISTORY_PAGE
 from kling.ui.video import download_video_button, play_video
 
@@ -21,11 +22,19 @@ _STATUS_LABELS = {
 }
 
 
-def _settings_line(job: Job) -> str:
+def _template_name(studio: Studio, template_id: str) -> str:
+    try:
+        return f"“{studio.templates.get(template_id).name}”"
+    except TemplateError:  # deleted since: its id still says which one it was
+        return template_id
+
+
+def _settings_line(studio: Studio, job: Job) -> str:
     request = job.request
     parts = [f"{request.duration} s", request.aspect_ratio, f"seed {request.seed}"]
     if job.template_id:
-        parts.append(f"template {job.template_id} v{job.template_version}")
+        parts.append(f"template {_template_name(studio, job.template_id)} "
+                     f"v{job.template_version}")
     return " · ".join(parts)
 
 
@@ -44,7 +53,7 @@ def _job_card(studio: Studio, job: Job, owner: str, now: float) -> None:
         st.markdown(f":{colour}-badge[{label}] `{job.id}`")
         st.text(job.request.prompt if len(job.request.prompt) <= 160
                 else job.request.prompt[:157] + "…")
-        st.caption(_settings_line(job))
+        st.caption(_settings_line(studio, job))
         if job.history_error:
             st.warning(job.history_error, icon=":material/warning:")
         if job.status is JobStatus.SUCCEEDED and job.result is not None:

@@ -54,6 +54,19 @@ def start_page() -> tuple[Studio, str]:
     Each page calls this itself (rather than `app.py`) so that a page run on its own,
     as `AppTest.switch_page` does, still shows the mode and the counters.
     """
+    _leave_legacy_pages_mode()
     services, me = studio(), owner()
     render_sidebar(services, me)
     return services, me
+
+
+def _leave_legacy_pages_mode() -> None:
+    # Until app.py has called st.navigation once, Streamlit treats the `pages/` folder
+    # as old-style automatic pages; a link to a page as the server's very first request
+    # would run the page without app.py's navigation and layout. Rerunning through
+    # app.py once puts the server into st.navigation mode for good.
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
