@@ -6,7 +6,7 @@ import streamlit as st
 
 from kling.errors import KlingError
 from kling.services import Studio
-from kling.ui.state import owner, studio
+from kling.ui.state import leave_legacy_pages_mode, owner, studio
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -54,19 +54,8 @@ def start_page() -> tuple[Studio, str]:
     Each page calls this itself (rather than `app.py`) so that a page run on its own,
     as `AppTest.switch_page` does, still shows the mode and the counters.
     """
-    _leave_legacy_pages_mode()
+    leave_legacy_pages_mode()
     services, me = studio(), owner()
     render_sidebar(services, me)
     return services, me
 
-
-def _leave_legacy_pages_mode() -> None:
-    # Until app.py has called st.navigation once, Streamlit treats the `pages/` folder
-    # as old-style automatic pages; a link to a page as the server's very first request
-    # would run the page without app.py's navigation and layout. Rerunning through
-    # app.py once puts the server into st.navigation mode for good.
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()

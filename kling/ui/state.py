@@ -24,6 +24,33 @@ HISTORY_PAGE = "pages/history.py"
 _OWNER_PARAM = "s"
 _OWNER_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
 _HANDOFF_KEY = "_handoff"
+#: Set once app.py has built the navigation in this server process.
+_navigation_built = False
+
+
+def studio_pages() -> list:
+    """The studio's pages for `st.navigation`, in the order people use them."""
+    global _navigation_built
+    _navigation_built = True
+    return [
+        st.Page(GENERATE_PAGE, title="Generate", icon=":material/movie:", default=True),
+        st.Page(TEMPLATES_PAGE, title="Templates", icon=":material/library_books:"),
+        st.Page(HISTORY_PAGE, title="History", icon=":material/history:"),
+    ]
+
+
+def leave_legacy_pages_mode() -> None:
+    """Make sure this page runs under app.py's navigation.
+
+    Until app.py has run once, Streamlit treats the `pages/` folder as old-style
+    automatic pages, so a link to a page as a fresh server's very first request would
+    run the page without app.py's navigation and layout. One rerun goes through app.py.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if not _navigation_built and PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 @st.cache_resource(show_spinner="Starting the studio…")
