@@ -18,6 +18,17 @@ def _balance(_studio: Studio, base_url: str) -> float | None:
         return None
 
 
+@st.fragment(run_every=2)
+def _jobs_running(studio: Studio, owner: str) -> None:
+    # Refreshed on its own so that the count follows jobs started or finished
+    # since the page last ran.
+    mine = studio.queue.active_count(owner)
+    everyone = studio.queue.active_count()
+    st.metric("Jobs running", mine,
+              help=f"{everyone} in the studio in all; at most "
+                   f"{studio.queue.max_concurrency} run at once.")
+
+
 def render_sidebar(studio: Studio, owner: str) -> None:
     """Draw the shared sidebar for this person."""
     with st.sidebar:
@@ -35,11 +46,7 @@ def render_sidebar(studio: Studio, owner: str) -> None:
         if balance is not None:
             st.metric("Credit balance", f"${balance:,.2f}")
 
-        mine = studio.queue.active_count(owner)
-        everyone = studio.queue.active_count()
-        st.metric("Jobs running", mine,
-                  help=f"{everyone} in the studio in all; at most "
-                       f"{studio.queue.max_concurrency} run at once.")
+        _jobs_running(studio, owner)
 
         stats = studio.history.stats()
         left, right = st.columns(2)
