@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import uuid
 from dataclasses import replace
@@ -62,12 +63,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
         settings = _settings(args)
     except (InvalidRequestError, SettingsError) as exc:
         return _fail(str(exc), EXIT_BAD_INPUT)
-    studio = _open(settings)
+    try:
+        studio = _open(settings)
+    except SettingsError as exc:
+        return _fail(str(exc), EXIT_BAD_INPUT)
     try:
         job = studio.queue.submit(request, owner="cli", source="cli")
         (job,) = studio.queue.wait([job.id])
-    finally:
-        studio.close()
+    except BaseException:
+        studio.queue.shutdown(wait=False)
+        raise
+    studio.close()
     if job.result is None:
         return _fail(job.error or "the generation failed", EXIT_FAILED)
     if args.json:
@@ -97,14 +103,19 @@ def cmd_batch(args: argparse.Namespace) -> int:
             print(f"line {line}: {' '.join(problems)}", file=sys.stderr)
         return _fail(f"{len(plan.row_errors)} row(s) are invalid; nothing was sent",
                      EXIT_BAD_INPUT)
-    studio = _open(settings, args.concurrency)
+    try:
+        studio = _open(settings, args.concurrency)
+    except SettingsError as exc:
+        return _fail(str(exc), EXIT_BAD_INPUT)
     batch_id = "batch-" + uuid.uuid4().hex[:8]
     try:
         jobs = studio.queue.submit_many(plan.requests, owner="cli", source="cli",
                                         batch_id=batch_id)
         jobs = studio.queue.wait([j.id for j in jobs])
-    finally:
-        studio.close()
+    except BaseException:
+        studio.queue.shutdown(wait=False)
+        raise
+    studio.close()
     for job in jobs:
         print(_job_line(job))
     failed = sum(1 for j in jobs if j.result is None)
@@ -196,7 +207,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        return _fail("interrupted", EXIT_FAILED)
+        _fail("interrupted; generations still in flight are logged as interrupted",
+              EXIT_FAILED)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Worker threads may wait on the network for minutes and would be joined at
+        # exit; the pending rows are already durable and read as interrupted.
+        os._exit(EXIT_FAILED)
 
 
 if __name__ == "__main__":

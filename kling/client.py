@@ -520,17 +520,19 @@ class KlingClient:
             else:
                 request = GenerationRequest.create(prompt, duration, aspect_ratio, seed)
             response = self._send("POST", self._generate_url, request.to_payload())
-            data = _parse_json(response.content)
-            if data is _NOT_JSON:
-                start = _text(response.content[:80].decode("utf-8", "replace")) or "nothing"
-                raise MalformedResponseError(
-                    "Firemoon answered with something the studio could not read: "
-                    f"the body is not JSON (it starts with {start!r}).",
-                    status=response.status_code)
             try:
+                data = _parse_json(response.content)
+                if data is _NOT_JSON:
+                    start = _text(response.content[:80].decode("utf-8", "replace")) or "nothing"
+                    raise MalformedResponseError(
+                        "Firemoon answered with something the studio could not read: "
+                        f"the body is not JSON (it starts with {start!r}).")
                 return GenerationResult.parse(data)
             except MalformedResponseError as err:
+                # A 2xx means the work was accepted: the video may exist and be billed.
                 err.status = response.status_code
+                err.outcome_unknown = True
+                err.hint = OutcomeUnknownError.default_hint
                 raise
         except KlingError as err:
             self._scrub(err)
