@@ -33,6 +33,7 @@ import re
 import secrets
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -752,6 +753,17 @@ class TemplateLibrary:
         self._mutex = threading.RLock()
         self._signature: tuple[int, ...] | None = None
         self._records: dict[str, tuple[Template, ...]] = {}
+        self._remove_stale_temporaries()
+
+    def _remove_stale_temporaries(self, older_than_s: float = 3600) -> None:
+        """Delete temporary files of saves whose process was killed before the rename."""
+        cutoff = time.time() - older_than_s
+        for temporary in self.data_dir.glob(f".{FILE_NAME}.*.tmp"):
+            try:
+                if temporary.stat().st_mtime < cutoff:
+                    temporary.unlink()
+            except OSError:  # another studio removed it first, or it is not ours to remove
+                continue
 
     # -- reading ----------------------------------------------------------------------
 

@@ -730,3 +730,18 @@ def test_conflict_appearing_after_preview_must_be_resolved(library, tmp_path):
     with pytest.raises(TemplateError, match="Imported"):
         library.apply_import(plan)
     assert library_bytes(library) == before
+
+
+def test_stale_temporary_files_of_killed_saves_are_swept(tmp_path):
+    import os
+    import time as _time
+
+    from kling.templates import TemplateLibrary as _Library
+
+    old = tmp_path / ".templates.json.abc.tmp"
+    fresh = tmp_path / ".templates.json.def.tmp"
+    old.write_text("{")
+    fresh.write_text("{")
+    os.utime(old, (_time.time() - 7200, _time.time() - 7200))
+    _Library(tmp_path)
+    assert not old.exists() and fresh.exists()
