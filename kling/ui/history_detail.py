@@ -1,0 +1,441 @@
+"""One generation up close, several side by side, and the questions asked before removing.
+
+Which dialog is open lives in the URL (`?id=` for one generation, `?compare=a,b` for a
+comparison) so a view can be shared or reloaded, and in session state for the
+confirmations. `open_requested_dialog` opens at most one per run, as Streamlit allows.
+Actions that change the log go through the core (`HistoryLog.annotate`,
+`VideoArchive.delete`, `JobQueue.submit`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Mapping
+
+import pandas as pd
+import streamlit as st
+
+from kling.errors import KlingError
+from kling.history import REVIEW_STATUSES, check_id
+from kling.jobs import Job
+from kling.models import GenerationRequest
+from kling.services import Studio
+from kling.ui.history_format import (
+    INTERRUPTED_NOTE, PENDING_NOTE, REVIEW_LABELS, badges, blank, differing_settings, facts,
+    settings_line, short, table_height, text, when,
+)
+from kling.ui.state import GENERATE_PAGE, open_in_generate
+from kling.ui.video import download_video_button, play_video
+
+DETAIL_PARAM = "id"
+COMPARE_PARAM = "compare"
+MAX_COMPARE = 4
+_CONFIRM_KEY = "_history_confirm"
+_NOTICES_KEY = "_history_notices"
+_LETTERS = "ABCD"
+_DIFFERENCE_STYLE = "background-color: rgba(255, 189, 69, 0.28); font-weight: 600"
+
+
+# -- opening and closing ----------------------------------------------------------------
+
+def open_detail(gen_id: str) -> None:
+    """Show one generation (the dialog opens on the next run of the page)."""
+    st.query_params.pop(COMPARE_PARAM, None)
+    st.query_params[DETAIL_PARAM] = gen_id
+
+
+def open_compare(gen_ids: Sequence[str]) -> None:
+    """Show 2-4 generations side by side."""
+    st.query_params.pop(DETAIL_PARAM, None)
+    st.query_params[COMPARE_PARAM] = ",".join(gen_ids[:MAX_COMPARE])
+
+
+def ask_to_remove(gen_ids: Sequence[str]) -> None:
+    """Ask before removing generations from view (their files stay)."""
+    _close_views()
+    st.session_state[_CONFIRM_KEY] = ("remove", list(gen_ids))
+
+
+def ask_to_delete_files(gen_ids: Sequence[str]) -> None:
+    """Ask before deleting the archived videos of removed generations."""
+    _close_views()
+    st.session_state[_CONFIRM_KEY] = ("delete", list(gen_ids))
+
+
+def _close_views() -> None:
+    st.query_params.pop(DETAIL_PARAM, None)
+    st.query_params.pop(COMPARE_PARAM, None)
+
+
+def _forget_confirmation() -> None:
+    st.session_state.pop(_CONFIRM_KEY, None)
+
+
+def _ids_from_url(name: str) -> list[str]:
+    """Ids in a query parameter; anything that is not one of our ids is ignored."""
+    found = []
+    for part in st.query_params.get(name, "").split(","):
+        try:
+            found.append(check_id(part.strip()))
+        except ValueError:
+            continue
+    return list(dict.fromkeys(found))
+
+
+def open_requested_dialog(studio: Studio, owner: str) -> None:
+    """Open the dialog the URL or a pending question asks for (at most one)."""
+    show_notices()
+    confirmation = st.session_state.get(_CONFIRM_KEY)
+    if confirmation:
+        action, gen_ids = confirmation
+        (_confirm_remove if action == "remove" else _confirm_delete)(studio, gen_ids)
+        return
+    compare = _ids_from_url(COMPARE_PARAM)
+    if compare:
+        _compare_dialog(studio, compare[:MAX_COMPARE])
+        return
+    if DETAIL_PARAM in st.query_params:
+        detail = _ids_from_url(DETAIL_PARAM)
+        if detail:
+            _detail_dialog(studio, detail[0], owner)
+        else:
+            st.warning("That link does not point to a generation.", icon=":material/link_off:")
+
+
+# -- changing annotations ---------------------------------------------------------------
+
+def _notify(message: str, icon: str) -> None:
+    # A callback of a widget in a dialog runs before a rerun of that dialog alone, and
+    # Streamlit cannot draw from there; the message waits for the next run that draws.
+    st.session_state.setdefault(_NOTICES_KEY, []).append((message, icon))
+
+
+def show_notices() -> None:
+    """Toast what the last actions did."""
+    for message, icon in st.session_state.pop(_NOTICES_KEY, []):
+        st.toast(message, icon=icon)
+
+
+def annotate(studio: Studio, gen_ids: Sequence[str], message: str | None = None,
+             **fields: Any) -> None:
+    """Save annotations; say so briefly, or say why they could not be saved."""
+    try:
+        studio.history.annotate(list(gen_ids), **fields)
+    except (ValueError, KlingError) as exc:
+        _notify(f"Not saved: {exc}", ":material/error:")
+        return
+    if message:
+        _notify(message, ":material/check:")
+
+
+def _save_changed(studio: Studio, gen_id: str, field: str, value: Any, message: str) -> None:
+    # Streamlit may report a widget of a dialog that was just replaced as "changed" to
+    # the value it already showed; only a real change is written (and announced).
+    row = studio.history.get(gen_id)
+    if row is not None and row.get(field) != value:
+        annotate(studio, [gen_id], message, **{field: value})
+
+
+def _save_favourite(studio: Studio, gen_id: str) -> None:
+    favourite = bool(st.session_state[f"fav-{gen_id}"])
+    _save_changed(studio, gen_id, "favourite", favourite,
+                  "Added to favourites." if favourite else "Removed from favourites.")
+
+
+def _save_rating(studio: Studio, gen_id: str) -> None:
+    chosen = st.session_state[f"rating-{gen_id}"]
+    rating = None if chosen is None else int(chosen) + 1
+    _save_changed(studio, gen_id, "rating", rating,
+                  f"Rated {rating} ★." if rating else "Rating cleared.")
+
+
+def _save_review(studio: Studio, gen_id: str) -> None:
+    status = st.session_state[f"review-{gen_id}"]
+    _save_changed(studio, gen_id, "review_status", status,
+                  f"Marked {REVIEW_LABELS[status].lower()}.")
+
+
+def _save_notes(studio: Studio, gen_id: str) -> None:
+    annotate(studio, [gen_id], "Notes and tags saved.",
+             notes=st.session_state[f"notes-{gen_id}"],
+             tags=st.session_state[f"tags-{gen_id}"])
+
+
+def _restore(studio: Studio, gen_ids: Sequence[str]) -> None:
+    annotate(studio, gen_ids, f"Restored {len(gen_ids)} to view.", hidden=False)
+
+
+# -- re-run and remix -------------------------------------------------------------------
+
+def template_names(studio: Studio) -> dict[str, str]:
+    """Template id -> name, for every template the library knows."""
+    return {template.id: template.name for template in studio.templates.all()}
+
+
+def _template_handoff(row: Mapping[str, Any], names: Mapping[str, str]) -> dict | None:
+    template_id = text(row.get("template_id"))
+    if not template_id:
+        return None
+    version = row.get("template_version")
+    return {"id": template_id, "version": None if blank(version) else int(version),
+            "name": names.get(template_id, template_id),
+            "vars": row.get("template_vars") or None}
+
+
+def _seed(row: Mapping[str, Any]) -> int | None:
+    return None if blank(row.get("seed")) else int(row["seed"])
+
+
+def rerun(studio: Studio, row: Mapping[str, Any], owner: str) -> Job:
+    """Queue the same prompt, settings and seed again, recording the same template."""
+    request = GenerationRequest.create(row.get("prompt"), text(row.get("duration"), "5"),
+                                       text(row.get("aspect_ratio"), "16:9"), _seed(row))
+    version = row.get("template_version")
+    return studio.queue.submit(
+        request, owner=owner, template_id=text(row.get("template_id")) or None,
+        template_version=None if blank(version) else int(version),
+        template_vars=row.get("template_vars") or None,
+    )
+
+
+def remix(row: Mapping[str, Any], names: Mapping[str, str]) -> None:
+    """Open Generate with this generation's prompt, settings, seed and template filled in."""
+    open_in_generate(text(row.get("prompt")), duration=text(row.get("duration"), "5"),
+                     aspect_ratio=text(row.get("aspect_ratio"), "16:9"), seed=_seed(row),
+                     template=_template_handoff(row, names))
+
+
+# -- what a generation shows ------------------------------------------------------------
+
+def render_media(row: Mapping[str, Any], *, portrait_width: int,
+                 error_chars: int | None = None) -> None:
+    """The video when there is one; otherwise what happened, in words.
+
+    Portrait (9:16) videos are drawn `portrait_width` pixels wide and centred, so that
+    they stand as tall as landscape ones rather than towering over them.
+    """
+    status = text(row.get("status"))
+    if status == "succeeded":
+        if text(row.get("aspect_ratio")) == "9:16":
+            with st.container(horizontal=True, horizontal_alignment="center"):
+                with st.container(width=portrait_width):
+                    play_video(row.get("video_path"), row.get("video_url"))
+        else:
+            play_video(row.get("video_path"), row.get("video_url"))
+    elif status == "failed":
+        error = text(row.get("error"), "The generation failed; no reason was recorded.")
+        st.error(short(error, error_chars) if error_chars else error, icon=":material/error:")
+    elif status == "interrupted":
+        st.warning(INTERRUPTED_NOTE, icon=":material/warning:")
+    else:
+        st.info(PENDING_NOTE, icon=":material/hourglass_top:")
+
+
+def share_link(gen_id: str) -> str:
+    """A link that opens exactly this generation (without this person's session token)."""
+    base = st.context.url or ""
+    return f"{base}?{DETAIL_PARAM}={gen_id}"
+
+
+def _facts_table(row: Mapping[str, Any], names: Mapping[str, str]) -> pd.DataFrame:
+    shown = [fact for fact in facts(row, names) if fact.label != "Prompt"]
+    return pd.DataFrame({"Value": [fact.value for fact in shown]},
+                        index=pd.Index([fact.label for fact in shown], name="Parameter"))
+
+
+def _annotation_widgets(studio: Studio, row: Mapping[str, Any]) -> None:
+    gen_id = row["id"]
+    rating = row.get("rating")
+    st.caption("Rating")
+    st.feedback("stars", key=f"rating-{gen_id}",
+                default=None if blank(rating) else int(rating) - 1,
+                on_change=_save_rating, args=(studio, gen_id))
+    review = text(row.get("review_status"), "draft")
+    st.segmented_control(
+        "Review", REVIEW_STATUSES, default=review if review in REVIEW_STATUSES else "draft",
+        required=True, format_func=REVIEW_LABELS.get, key=f"review-{gen_id}",
+        on_change=_save_review, args=(studio, gen_id),
+    )
+    st.toggle("Favourite", value=row.get("favourite") is True, key=f"fav-{gen_id}",
+              on_change=_save_favourite, args=(studio, gen_id))
+    with st.form(f"notes-form-{gen_id}", border=False):
+        st.text_area("Notes", value=text(row.get("notes")), key=f"notes-{gen_id}",
+                     height=80, placeholder="What works, what to change, who it is for…")
+        tags = row.get("tags")
+        st.text_input("Tags", value=", ".join(tags) if isinstance(tags, list) else
+                      text(tags), key=f"tags-{gen_id}", placeholder="summer, hero shot",
+                      help="Separate tags with commas.")
+        st.form_submit_button("Save notes and tags", on_click=_save_notes,
+                              args=(studio, gen_id), icon=":material/save:")
+
+
+def _actions(studio: Studio, row: Mapping[str, Any], owner: str,
+             names: Mapping[str, str]) -> None:
+    gen_id = row["id"]
+    bar = st.container(horizontal=True)
+    if bar.button("Re-run", key=f"rerun-{gen_id}", type="primary", icon=":material/replay:",
+                  help="Make it again: same prompt, settings and seed."):
+        try:
+            job = rerun(studio, row, owner)
+        except KlingError as exc:
+            st.error(f"Cannot re-run this generation: {exc}", icon=":material/error:")
+        else:
+            seed = "the same seed" if job.request.seed is not None else "a new random seed"
+            st.success(f"Queued again with {seed}. Follow it on **Generate** under "
+                       "*Your generations*; it appears here when it is ready.",
+                       icon=":material/check:")
+            st.page_link(GENERATE_PAGE, label="Go to Generate", icon=":material/movie:",
+                         query_params={"s": owner})
+    if bar.button("Remix", key=f"remix-{gen_id}", icon=":material/edit:",
+                  help="Open Generate with these settings to change them first."):
+        remix(row, names)
+    # Switching to another dialog needs a whole-page rerun: a callback here would only
+    # rerun this dialog.
+    if row.get("hidden") is True:
+        bar.button("Restore to view", key=f"restore-{gen_id}", icon=":material/visibility:",
+                   on_click=_restore, args=(studio, [gen_id]))
+        if bar.button("Delete video file…", key=f"delete-{gen_id}", icon=":material/delete:",
+                      disabled=not studio.archive.exists(gen_id)):
+            ask_to_delete_files([gen_id])
+            st.rerun()
+    elif bar.button("Remove from view…", key=f"remove-{gen_id}",
+                    icon=":material/visibility_off:"):
+        ask_to_remove([gen_id])
+        st.rerun()
+
+
+def render_detail(studio: Studio, gen_id: str, owner: str) -> None:
+    """Everything about one generation, its video, annotations and actions."""
+    row = studio.history.get(gen_id)
+    if row is None:
+        st.warning("This generation is not in this studio's history. The link may come "
+                   "from another studio, or the log was replaced.", icon=":material/link_off:")
+        return
+    names = template_names(studio)
+    label = badges(row)
+    if label:
+        st.markdown(label)
+    video, side = st.columns([3, 2], gap="large")
+    with video:
+        render_media(row, portrait_width=300)
+        download_video_button(row.get("video_path"), gen_id, key=f"detail-dl-{gen_id}")
+        st.caption(f"{when(row.get('created_at'))} · {settings_line(row)}")
+        st.code(text(row.get("prompt")), language=None, wrap_lines=True)
+    with side:
+        _annotation_widgets(studio, row)
+    _actions(studio, row, owner, names)
+    st.markdown("**Every parameter, timing and cost**")
+    table = _facts_table(row, names)
+    st.dataframe(table, width="stretch", height=table_height(len(table)),
+                 column_config={"_index": st.column_config.Column(width="medium")})
+    st.caption("Link to exactly this generation (copy it with the button on the right):")
+    st.code(share_link(gen_id), language=None)
+
+
+@st.dialog("Generation", width="large", on_dismiss=_close_views)
+def _detail_dialog(studio: Studio, gen_id: str, owner: str) -> None:
+    show_notices()
+    render_detail(studio, gen_id, owner)
+
+
+# -- comparing --------------------------------------------------------------------------
+
+def comparison_table(rows: list[Mapping[str, Any]], names: Mapping[str, str]) -> pd.DataFrame:
+    """Every fact of 2-4 generations, one column each (A, B, ...)."""
+    described = [facts(row, names) for row in rows]
+    return pd.DataFrame(
+        {f"{_LETTERS[i]}": [fact.value for fact in d] for i, d in enumerate(described)},
+        index=pd.Index([fact.label for fact in described[0]], name="Parameter"),
+    )
+
+
+def render_compare(studio: Studio, gen_ids: Sequence[str]) -> None:
+    """2-4 generations side by side; settings that differ are highlighted."""
+    rows = [row for row in (studio.history.get(i) for i in gen_ids) if row is not None]
+    if len(rows) < 2:
+        st.warning("Choose two to four generations to compare.", icon=":material/compare:")
+        return
+    names = template_names(studio)
+    for letter, row, column in zip(_LETTERS, rows, st.columns(len(rows))):
+        with column:
+            st.markdown(f"**{letter}** · {when(row.get('created_at'))} {badges(row)}")
+            render_media(row, portrait_width=240)
+            st.caption(settings_line(row))
+            st.text(short(row.get("prompt"), 160))
+            if st.button("Details", key=f"compare-open-{row['id']}",
+                         icon=":material/open_in_full:"):
+                open_detail(row["id"])
+                st.rerun()  # the whole page, so that the other dialog opens
+    differs = differing_settings(rows, names)
+    if differs:
+        st.markdown("**Settings that differ:** " + ", ".join(differs))
+    else:
+        st.markdown("**Same settings** — only the outcome differs.")
+    table = comparison_table(rows, names)
+    styled = table.style.apply(
+        lambda line: [_DIFFERENCE_STYLE if line.name in differs else ""] * len(line), axis=1)
+    st.dataframe(styled, width="stretch", height=table_height(len(table)),
+                 column_config={"_index": st.column_config.Column(width="medium")})
+
+
+@st.dialog("Compare", width="large", on_dismiss=_close_views)
+def _compare_dialog(studio: Studio, gen_ids: Sequence[str]) -> None:
+    render_compare(studio, gen_ids)
+
+
+# -- confirmations ----------------------------------------------------------------------
+
+def _plural(count: int, word: str = "generation") -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+@st.dialog("Remove from view?", on_dismiss=_forget_confirmation)
+def _confirm_remove(studio: Studio, gen_ids: list[str]) -> None:
+    st.markdown(f"**{_plural(len(gen_ids))}** will no longer show in the gallery, the "
+                "table, the analysis or exports.")
+    st.markdown("Nothing is deleted: the videos stay in the archive. Turn on **Show "
+                "removed** under *More filters* to see them again and restore them.")
+    yes, no = st.columns(2)
+    if yes.button("Remove from view", type="primary", key="confirm-remove",
+                  icon=":material/visibility_off:", width="stretch"):
+        _forget_confirmation()
+        annotate(studio, gen_ids, f"Removed {_plural(len(gen_ids))} from view.", hidden=True)
+        st.rerun()
+    if no.button("Cancel", key="cancel-remove", width="stretch"):
+        _forget_confirmation()
+        st.rerun()
+
+
+def delete_files(studio: Studio, gen_ids: Sequence[str]) -> int:
+    """Delete the archived videos of these generations; how many files were deleted."""
+    deleted = 0
+    for gen_id in gen_ids:
+        if studio.archive.exists(gen_id):
+            studio.archive.delete(gen_id)
+            deleted += 1
+    return deleted
+
+
+@st.dialog("Delete video files?", on_dismiss=_forget_confirmation)
+def _confirm_delete(studio: Studio, gen_ids: list[str]) -> None:
+    archived = [i for i in gen_ids if studio.archive.exists(i)]
+    if not archived:
+        st.info("None of these have a video file in the archive any more.")
+    st.markdown(f"This deletes the archived video of **{_plural(len(archived))}** from "
+                "this computer, **for good**.")
+    st.markdown("Their history stays — prompt, seed and settings — so they can still be "
+                "re-run. The provider's link may still play for a while.")
+    yes, no = st.columns(2)
+    if yes.button("Delete files for good", type="primary", key="confirm-delete",
+                  icon=":material/delete_forever:", width="stretch", disabled=not archived):
+        _forget_confirmation()
+        try:
+            deleted = delete_files(studio, archived)
+        except OSError as exc:
+            _notify(f"Some files could not be deleted: {exc}", ":material/error:")
+        else:
+            _notify(f"Deleted {_plural(deleted, 'video file')}.", ":material/delete:")
+        st.rerun()
+    if no.button("Keep the files", key="cancel-delete", width="stretch"):
+        _forget_confirmation()
+        st.rerun()

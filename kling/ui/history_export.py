@@ -1,0 +1,100 @@
+"""Taking generations out of the studio: the filtered rows as CSV or JSON, videos as a zip.
+
+Every download is built only when it is clicked (`data` is a callable), so a page showing
+a hundred thousand rows never encodes them on a rerun nobody asked for.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+import unicodedata
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+import streamlit as st
+
+from kling.history import export_csv, export_json
+from kling.services import Studio
+from kling.ui.history_format import blank, text
+
+_PROMPT_WORDS = 5
+_SLUG_CHARS = re.compile(r"[^a-z0-9]+")
+
+
+def _slug(prompt: str) -> str:
+    """The first words of a prompt as a safe file-name part (ASCII letters and digits)."""
+    ascii_text = unicodedata.normalize("NFKD", prompt).encode("ascii", "ignore").decode()
+    words = [w for w in _SLUG_CHARS.split(ascii_text.lower()) if w][:_PROMPT_WORDS]
+    return "-".join(words)[:48].strip("-") or "video"
+
+
+def video_file_name(row: Mapping[str, Any]) -> str:
+    """`<date>_seed<seed>_<first words of the prompt>_<id>.mp4`: tells takes apart.
+
+    The id (our own, file-name safe) keeps names unique even for two takes of one
+    prompt and seed; everything else is reduced to ASCII letters, digits and dashes.
+    """
+    created = row.get("created_at")
+    day = created.strftime("%Y-%m-%d") if hasattr(created, "strftime") and not blank(created) \
+        else "undated"
+    seed = row.get("seed")
+    seed_part = "seed-random" if blank(seed) else f"seed{int(seed)}"
+    return f"{day}_{seed_part}_{_slug(text(row.get('prompt')))}_{text(row.get('id'))}.mp4"
+
+
+def videos_zip(files: Iterable[tuple[str, Path]]) -> bytes:
+    """One zip of (name, path) pairs. MP4 is already compressed, so entries are stored."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, path in files:
+            archive.write(path, arcname=name)
+    return buffer.getvalue()
+
+
+def archived_files(studio: Studio, rows: pd.DataFrame) -> list[tuple[str, Path]]:
+    """(file name in the zip, archived path) of the rows whose video is in the archive."""
+    return [(video_file_name(row), studio.archive.path_for(row["id"]))
+            for row in rows.to_dict("records") if studio.archive.exists(row["id"])]
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%d-%H%M")
+
+
+def render_exports(rows: pd.DataFrame) -> None:
+    """A popover with the filtered rows as CSV (safe for spreadsheets) and as JSON."""
+    with st.popover("Export", icon=":material/download:"):
+        st.caption(f"The {len(rows):,} generations that match the filters, with every "
+                   "column, notes and ratings included.")
+        st.download_button(
+            "CSV for spreadsheets", data=lambda: export_csv(rows),
+            file_name=f"kling-history-{_stamp()}.csv", mime="text/csv", on_click="ignore",
+            icon=":material/table_view:", key="export_csv", disabled=rows.empty,
+            help="Opens safely in Excel, Numbers or Google Sheets: cells that look like "
+                 "formulas are kept as text.",
+        )
+        st.download_button(
+            "JSON", data=lambda: export_json(rows),
+            file_name=f"kling-history-{_stamp()}.json", mime="application/json",
+            on_click="ignore", icon=":material/data_object:", key="export_json",
+            disabled=rows.empty,
+        )
+
+
+def render_zip_button(studio: Studio, selected: pd.DataFrame) -> None:
+    """Download the archived videos of the selection as one zip, named to tell them apart."""
+    files = archived_files(studio, selected)
+    missing = len(selected) - len(files)
+    note = f" {missing} of the selection have no archived video." if missing else ""
+    st.download_button(
+        f"Download {len(files)} video{'s' if len(files) != 1 else ''} (.zip)",
+        data=lambda: videos_zip(files), file_name=f"kling-videos-{_stamp()}.zip",
+        mime="application/zip", on_click="ignore", icon=":material/folder_zip:",
+        key="export_zip", disabled=not files,
+        help="Files are named date_seed_first-words-of-prompt_id.mp4." + note,
+    )

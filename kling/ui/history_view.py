@@ -1,0 +1,295 @@
+"""The History page's list: filters kept in the URL, a paged gallery and table, and what
+can be done with a selection.
+
+Filters are widgets bound to query parameters (`bind="query-params"`), so a view can be
+shared by its address (`?q=waves&status=Failed&view=Table`). The parameters have the
+names `HistoryQuery.to_params` uses; their values are the labels people see, which is
+what Streamlit keeps in the URL for a bound widget. Only one page of rows (12 cards, 50
+table rows) ever becomes widgets, so a log of a hundred thousand generations renders as
+fast as one of a hundred: the core filters the frame, the page slices it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import pandas as pd
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from kling.history import REVIEW_STATUSES, SORTS, STATUSES, HistoryQuery
+from kling.models import ASPECT_RATIOS, DURATIONS
+from kling.services import Studio
+from kling.ui.history_detail import (
+    MAX_COMPARE, annotate, ask_to_delete_files, ask_to_remove, open_compare, open_detail,
+    render_media, template_names,
+)
+from kling.ui.history_export import render_zip_button
+from kling.ui.history_format import (
+    REVIEW_LABELS, SORT_LABELS, STATUS_LABELS, badges, settings_line, short, stars,
+    status_text, table_height, when,
+)
+from kling.ui.state import GENERATE_PAGE
+
+GALLERY_PAGE_SIZE = 12
+GALLERY_COLUMNS = 3
+TABLE_PAGE_SIZE = 50
+_TABLE_HEIGHT = 600  # pixels: about 16 rows, then the table scrolls
+VIEWS = ("Gallery", "Table", "Analysis")
+
+#: Every filter widget's key (also its URL parameter) and its "show everything" value.
+FILTER_DEFAULTS: dict[str, object] = {
+    "q": "", "status": [], "ratio": [], "duration": [], "from": None, "to": None,
+    "template": [], "fav": False, "min_rating": None, "review": [], "hidden": False,
+    "sort": "newest",
+}
+_PAGE_KEYS = ("page", "table_page")
+
+
+# -- filters ----------------------------------------------------------------------------
+
+def _back_to_first_page() -> None:
+    # A new filter makes "page 7" meaningless; start the result from its beginning.
+    # Bound widgets change only through session state (popping it would let the URL
+    # bring the old value back); at its default value the parameter leaves the URL.
+    for key in _PAGE_KEYS:
+        st.session_state[key] = 1
+
+
+def clear_filters() -> None:
+    """Show everything again (a callback)."""
+    for key, value in FILTER_DEFAULTS.items():
+        st.session_state[key] = value
+    _back_to_first_page()
+
+
+def _template_options(studio: Studio, everything: pd.DataFrame) -> dict[str, str]:
+    """Template id -> name for the templates that appear in the log, by name."""
+    used = everything["template_id"].dropna().unique()
+    names = template_names(studio)
+    return dict(sorted(((str(i), names.get(str(i), str(i))) for i in used if str(i)),
+                       key=lambda item: item[1].lower()))
+
+
+def _rating_option(stars_at_least: int) -> str:
+    return "★★★★★ only" if stars_at_least == 5 else f"{'★' * stars_at_least} and up"
+
+
+def render_filters(studio: Studio, everything: pd.DataFrame) -> HistoryQuery:
+    """The search box and filters; returns the query they describe."""
+    bound = {"bind": "query-params", "on_change": _back_to_first_page}
+    search, status, sort = st.columns([3, 2, 1.2], vertical_alignment="bottom")
+    text_query = search.text_input(
+        "Search", key="q", live="400ms", icon=":material/search:",
+        placeholder="Words from a prompt, a note or a tag — or an id", **bound)
+    statuses = status.multiselect("Status", STATUSES, key="status",
+                                  format_func=STATUS_LABELS.get, placeholder="Any status",
+                                  **bound)
+    sort_by = sort.selectbox("Sort by", SORTS, key="sort", format_func=SORT_LABELS.get,
+                             **bound)
+    with st.expander("More filters", icon=":material/tune:"):
+        shape, dates, template, review = st.columns([1, 1, 1.2, 1.4], gap="medium")
+        ratios = shape.pills("Aspect ratio", ASPECT_RATIOS, selection_mode="multi",
+                             key="ratio", **bound)
+        durations = shape.pills("Duration", DURATIONS, selection_mode="multi",
+                                key="duration", format_func=lambda d: f"{d} s", **bound)
+        date_from = dates.date_input("From", value=None, key="from", format="YYYY-MM-DD",
+                                     **bound)
+        date_to = dates.date_input("To", value=None, key="to", format="YYYY-MM-DD", **bound)
+        options = _template_options(studio, everything)
+        templates = template.multiselect(
+            "Template", list(options), key="template", format_func=options.get,
+            placeholder="Any template" if options else "No templates used yet",
+            disabled=not options, **bound)
+        min_rating = template.selectbox("Minimum rating", (1, 2, 3, 4, 5), index=None,
+                                        key="min_rating", format_func=_rating_option,
+                                        placeholder="Any rating", **bound)
+        reviews = review.pills("Review", REVIEW_STATUSES, selection_mode="multi",
+                               key="review", format_func=REVIEW_LABELS.get, **bound)
+        favourites = review.toggle("Favourites only", key="fav", **bound)
+        hidden = review.toggle("Show removed", key="hidden", **bound,
+                               help="Include generations removed from view, to restore them.")
+    return HistoryQuery(
+        text=text_query or "", statuses=statuses, aspect_ratios=ratios, durations=durations,
+        date_from=date_from, date_to=date_to, template_ids=templates,
+        favourites_only=favourites, min_rating=min_rating, review_statuses=reviews,
+        include_hidden=hidden, sort=sort_by or "newest",
+    )
+
+
+def view_tabs() -> Sequence:
+    """Gallery, Table and Analysis; only the open one runs, and the URL remembers it."""
+    return st.tabs(list(VIEWS), key="view", bind="query-params")
+
+
+# -- what is shown ----------------------------------------------------------------------
+
+def render_empty_log(owner: str) -> None:
+    """A first visit: nothing made yet."""
+    with st.container(border=True):
+        st.markdown("#### Nothing here yet")
+        st.markdown("Every video made in the studio or from the command line is kept "
+                    "here: play it again, compare takes, mark the good ones, re-run a "
+                    "winner with the same seed, and see what it all cost.")
+        st.page_link(GENERATE_PAGE, label="Make your first video on Generate",
+                     icon=":material/movie:", query_params={"s": owner})
+
+
+def render_summary(rows: pd.DataFrame, everything: pd.DataFrame, query: HistoryQuery) -> None:
+    """How many generations the filters let through, and a way back to all of them."""
+    total = len(everything) if query.include_hidden else int((~everything["hidden"]).sum())
+    line = st.container(horizontal=True, vertical_alignment="center")
+    if query == HistoryQuery(sort=query.sort):
+        line.markdown(f"**{total:,}** generation{'s' if total != 1 else ''}")
+        return
+    line.markdown(f"**{len(rows):,}** of {total:,} generations match")
+    line.button("Clear filters", on_click=clear_filters, type="tertiary",
+                icon=":material/filter_alt_off:", key="clear_filters")
+
+
+def _render_no_match() -> None:
+    st.info("No generations match these filters. Try fewer words, or **Clear filters** "
+            "above.", icon=":material/search_off:")
+
+
+def _paged(rows: pd.DataFrame, size: int, key: str, pager: DeltaGenerator) -> pd.DataFrame:
+    """The rows of the current page; the page picker goes into `pager`."""
+    pages = max(1, -(-len(rows) // size))
+    if st.session_state.get(key, 1) > pages:  # fewer rows than a moment ago
+        st.session_state[key] = pages
+    with pager:
+        number = st.pagination(pages, key=key, bind="query-params",
+                               width="stretch") if pages > 1 else 1
+        start = (number - 1) * size
+        if pages > 1:
+            st.caption(f"{start + 1:,}–{min(start + size, len(rows)):,} of {len(rows):,}")
+    return rows.iloc[(number - 1) * size:number * size]
+
+
+def render_selection_bar(studio: Studio, selected: pd.DataFrame) -> None:
+    """What can be done with the selected generations, all at once."""
+    if selected.empty:
+        st.caption("Tick **Select** on videos (or rows of the table) to compare them, rate "
+                   "or approve several at once, download their videos, or remove them.")
+        return
+    ids = selected["id"].tolist()
+    count = len(ids)
+    bar = st.container(horizontal=True, vertical_alignment="center")
+    bar.markdown(f"**{count} selected**")
+    if count == 1:
+        bar.button("Details", key="bulk-details", icon=":material/open_in_full:",
+                   on_click=open_detail, args=(ids[0],))
+    bar.button("Compare", key="bulk-compare", icon=":material/compare:",
+               disabled=not 2 <= count <= MAX_COMPARE, on_click=open_compare, args=(ids,),
+               help=f"Side by side: select two to {MAX_COMPARE}.")
+    bar.button("Favourite", key="bulk-favourite", icon=":material/star:", on_click=annotate,
+               args=(studio, ids, f"{count} added to favourites."), kwargs={"favourite": True})
+    bar.button("Approve", key="bulk-approve", icon=":material/check:", on_click=annotate,
+               args=(studio, ids, f"{count} approved."), kwargs={"review_status": "approved"})
+    bar.button("Reject", key="bulk-reject", icon=":material/close:", on_click=annotate,
+               args=(studio, ids, f"{count} rejected."), kwargs={"review_status": "rejected"})
+    with bar:
+        render_zip_button(studio, selected)
+    hidden = selected["hidden"].to_numpy(dtype=bool)
+    shown_ids = [i for i, h in zip(ids, hidden) if not h]
+    hidden_ids = [i for i, h in zip(ids, hidden) if h]
+    if shown_ids:
+        bar.button("Remove from view…", key="bulk-remove", icon=":material/visibility_off:",
+                   on_click=ask_to_remove, args=(shown_ids,))
+    if hidden_ids:
+        bar.button("Restore to view", key="bulk-restore", icon=":material/visibility:",
+                   on_click=annotate, args=(studio, hidden_ids, "Restored to view."),
+                   kwargs={"hidden": False})
+        bar.button("Delete video files…", key="bulk-delete", icon=":material/delete:",
+                   on_click=ask_to_delete_files, args=(hidden_ids,))
+
+
+# -- gallery ----------------------------------------------------------------------------
+
+def _card(row: dict) -> None:
+    gen_id = row["id"]
+    with st.container(border=True):
+        st.markdown(" ".join(part for part in (f"**{when(row.get('created_at'))}**",
+                                               badges(row)) if part))
+        render_media(row, portrait_width=150, error_chars=110)
+        st.text(short(row.get("prompt"), 140))
+        rating = stars(row.get("rating"))
+        st.caption(settings_line(row) + (f" · {rating}" if rating else ""))
+        pick, details = st.columns(2, vertical_alignment="center")
+        pick.checkbox("Select", key=f"pick-{gen_id}")
+        details.button("Details", key=f"open-{gen_id}", icon=":material/open_in_full:",
+                       on_click=open_detail, args=(gen_id,), width="stretch")
+
+
+def render_gallery(studio: Studio, rows: pd.DataFrame) -> None:
+    """One page of video cards, newest first (or as sorted), with a selection bar."""
+    if rows.empty:
+        _render_no_match()
+        return
+    bar, grid, pager = st.container(), st.container(), st.container()
+    page = _paged(rows, GALLERY_PAGE_SIZE, "page", pager)
+    records = page.to_dict("records")
+    with grid:
+        for start in range(0, len(records), GALLERY_COLUMNS):
+            for row, column in zip(records[start:start + GALLERY_COLUMNS],
+                                   st.columns(GALLERY_COLUMNS)):
+                with column:
+                    _card(row)
+    picked = [bool(st.session_state.get(f"pick-{row['id']}")) for row in records]
+    with bar:
+        render_selection_bar(studio, page[picked])
+
+
+# -- table ------------------------------------------------------------------------------
+
+def table_frame(page: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """One page of rows as the table shows them."""
+    template = page["template_id"].map(lambda t: names.get(t, t), na_action="ignore")
+    return pd.DataFrame({
+        "Created": page["created_at"],
+        "Status": page["status"].map(status_text),
+        "Prompt": page["prompt"],
+        "Duration": page["duration"].map(lambda d: f"{d} s", na_action="ignore"),
+        "Aspect": page["aspect_ratio"],
+        "Seed": page["seed"],
+        "Inference": page["inference_s"],
+        "Rating": page["rating"].map(stars, na_action="ignore"),
+        "Review": page["review_status"].map(REVIEW_LABELS.get),
+        "★": page["favourite"].map({True: "★", False: ""}),
+        "Template": template,
+        "Cost": page["cost_usd"],
+        "Error": page["error"],
+        "Id": page["id"],
+    }).reset_index(drop=True)
+
+
+_TABLE_COLUMNS = {
+    "Created": st.column_config.DatetimeColumn(format="D MMM YYYY, HH:mm", width="medium"),
+    "Prompt": st.column_config.TextColumn(width="large"),
+    "Seed": st.column_config.NumberColumn(format="%d"),
+    "Inference": st.column_config.NumberColumn(format="%.1f s"),
+    "Cost": st.column_config.NumberColumn(format="$%.2f", help="Estimated"),
+    "★": st.column_config.TextColumn(help="Favourite", width=40),
+}
+
+
+def render_table(studio: Studio, rows: pd.DataFrame) -> None:
+    """One page of rows; ticking rows selects them for the bar above."""
+    if rows.empty:
+        _render_no_match()
+        return
+    bar, table, pager = st.container(), st.container(), st.container()
+    page = _paged(rows, TABLE_PAGE_SIZE, "table_page", pager)
+    # Selections are row positions: a new key whenever other rows are shown starts afresh.
+    digest = hashlib.blake2b("\n".join(page["id"]).encode(), digest_size=6).hexdigest()
+    with table:
+        event = st.dataframe(
+            table_frame(page, template_names(studio)), key=f"table-{digest}",
+            on_select="rerun", selection_mode="multi-row", hide_index=True,
+            column_config=_TABLE_COLUMNS, width="stretch",
+            height=table_height(len(page), limit=_TABLE_HEIGHT),
+        )
+    with bar:
+        render_selection_bar(studio, page.iloc[list(event.selection.rows)])
+

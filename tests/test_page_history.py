@@ -1,0 +1,343 @@
+"""The History page through AppTest: every state of a generation, filters, the detail view,
+annotations, bulk actions, removal, re-run and remix, and a log from an earlier version."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from kling.archive import VideoArchive
+from kling.errors import ServerError
+from kling.history import HistoryLog
+from kling.models import GenerationRequest, GenerationResult, Video
+from kling.ui.history_export import video_file_name, videos_zip
+from tests.conftest import ROOT
+
+WAVES = "Waves crashing on black sand, slow drone shot, golden hour"
+SNEAKER = "Sneaker spinning on a pedestal, orbit shot, fast-paced"
+COFFEE = "Coffee pouring in slow motion, macro push-in"
+KITE = "A kite rising over dunes, tracking shot, gentle floating"
+FAILURE = "The provider had a problem and could not generate this video."
+
+
+def result(seed: int, aspect_ratio: str = "16:9", inference_s: float = 12.5) -> GenerationResult:
+    width, height = (1920, 1080) if aspect_ratio == "16:9" else (1080, 1920)
+    video = Video(url=f"https://videos.example/{seed}.mp4", duration=5.0, width=width,
+                  height=height, content_type="video/mp4")
+    return GenerationResult(videos=(video,), seed=seed, inference_s=inference_s)
+
+
+def succeed(log: HistoryLog, data_dir: Path, prompt: str, *, seed: int, duration: str = "5",
+            aspect_ratio: str = "16:9", archived: bool = True, **fields) -> str:
+    """A finished generation, its (stand-in) video in the archive."""
+    gen_id = log.record_pending(GenerationRequest.create(prompt, duration, aspect_ratio, seed),
+                                **fields)
+    log.record_success(gen_id, result(seed, aspect_ratio), elapsed_s=14.2)
+    if archived:
+        path = VideoArchive(data_dir).path_for(gen_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\x00\x00\x00\x18ftypmp42 stand-in " + gen_id.encode())
+        log.record_video_path(gen_id, str(path))
+    return gen_id
+
+
+def interrupted(data_dir: Path, prompt: str, seed: int) -> None:
+    """A generation whose process died after logging it as pending."""
+    code = ("import sys; from kling.history import HistoryLog; "
+            "from kling.models import GenerationRequest as R; "
+            "HistoryLog(sys.argv[1]).record_pending(R.create(sys.argv[2], '10', '9:16', "
+            "int(sys.argv[3])))")
+    subprocess.run([sys.executable, "-c", code, str(data_dir), prompt, str(seed)],
+                   cwd=ROOT, check=True)
+
+
+@pytest.fixture
+def seeded(studio_env) -> dict[str, str]:
+    """A log with one generation in every state; returns their ids by state."""
+    log = HistoryLog(studio_env)
+    ids = {"ready": succeed(log, studio_env, WAVES, seed=42),
+           "portrait": succeed(log, studio_env, KITE, seed=5, aspect_ratio="9:16")}
+    failed = log.record_pending(GenerationRequest.create(SNEAKER, "10", "9:16", 7))
+    log.record_failure(failed, ServerError(FAILURE), elapsed_s=3.0)
+    ids["failed"] = failed
+    ids["pending"] = log.record_pending(GenerationRequest.create(COFFEE, "5", "16:9", 9))
+    interrupted(studio_env, "Fireworks over a harbour, drone shot", 11)
+    ids["interrupted"] = next(i for i in log.load()["id"] if i not in ids.values())
+    return ids
+
+
+def history_page(**query_params: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.run()
+    at.query_params.update(query_params)
+    at.switch_page("pages/history.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def shown(at: AppTest) -> str:
+    """Every piece of text on the page, for looking things up."""
+    parts = []
+    for kind in ("markdown", "caption", "text", "info", "warning", "error", "success", "code"):
+        parts.extend(str(element.value) for element in at.get(kind))
+    return "\n".join(parts)
+
+
+def cards(at: AppTest) -> list[str]:
+    """Prompts of the gallery cards shown."""
+    return [t.value for t in at.text]
+
+
+def test_empty_log_points_to_generate(studio_env):
+    at = history_page()
+    assert "Nothing here yet" in shown(at)
+    assert any(link.label.startswith("Make your first video") for link in at.get("page_link"))
+    assert not at.text_input  # no filters over nothing
+
+
+def test_every_state_is_shown_clearly(seeded):
+    at = history_page()
+    text = shown(at)
+    assert "**5** generations" in text
+    assert FAILURE in text  # a failure says why
+    assert ":orange-badge[Interrupted]" in text and "Re-run it" in text
+    assert ":blue-badge[Generating]" in text and "Still generating" in text
+    assert len(at.get("video")) == 2
+    # Newest first: the interrupted one was logged last.
+    assert cards(at)[0].startswith("Fireworks over a harbour")
+
+
+def test_search_filters_prompts(seeded):
+    at = history_page()
+    at.text_input(key="q").input("sneaker").run()
+    assert not at.exception
+    assert "**1** of 5 generations match" in shown(at)
+    assert cards(at) == [SNEAKER]
+    at.text_input(key="q").input("nothing like this").run()
+    assert "No generations match these filters." in shown(at)
+
+
+def test_filters_come_from_the_url(seeded):
+    # Bound widgets keep their option labels in the URL, as a person reads them.
+    at = history_page(status="Failed")
+    assert cards(at) == [SNEAKER]
+    at = history_page(ratio="9:16", sort="Oldest first")
+    assert cards(at)[0] == KITE
+    at = history_page(q="coffee")
+    assert cards(at) == [COFFEE]
+
+
+def test_id_in_the_url_opens_exactly_that_generation(seeded):
+    gen_id = seeded["ready"]
+    at = history_page(id=gen_id)
+    codes = [c.value for c in at.code]
+    assert WAVES in codes
+    assert any(c.endswith(f"?id={gen_id}") for c in codes)  # a link to share
+    facts = at.dataframe[-1].value["Value"]
+    assert "42" in list(facts) and "$1.40" in list(facts) and "14.2 s" in list(facts)
+
+
+def test_detail_of_a_failure_shows_the_error(seeded):
+    at = history_page(id=seeded["failed"])
+    assert FAILURE in shown(at)
+    assert any(FAILURE in str(v) for v in at.dataframe[-1].value["Value"])
+
+
+def test_a_link_to_an_unknown_generation_says_so(seeded):
+    at = history_page(id="20200101-000000-deadbeef")
+    assert "not in this studio's history" in shown(at)
+    at = history_page(id="../../etc/passwd")
+    assert "does not point to a generation" in shown(at)
+
+
+def test_rating_review_notes_and_favourite_persist(seeded, studio_env):
+    gen_id = seeded["ready"]
+    at = history_page(id=gen_id)
+    at.feedback(key=f"rating-{gen_id}").set_value(3).run()
+    at.button_group(key=f"review-{gen_id}").set_value("approved").run()
+    at.toggle(key=f"fav-{gen_id}").set_value(True).run()
+    at.text_area(key=f"notes-{gen_id}").input("Use for the summer launch")
+    at.text_input(key=f"tags-{gen_id}").input("summer, hero")
+    at.button(key=f"FormSubmitter:notes-form-{gen_id}-Save notes and tags").click().run()
+    assert not at.exception
+    saved = HistoryLog(studio_env).get(gen_id)
+    assert saved["rating"] == 4 and saved["review_status"] == "approved"
+    assert saved["favourite"] is True
+    assert saved["notes"] == "Use for the summer launch" and saved["tags"] == ["summer", "hero"]
+    annotations = (studio_env / "annotations.csv").read_text()
+    assert gen_id in annotations and "approved" in annotations
+    # A fresh visit shows what was saved.
+    at = history_page(id=gen_id)
+    assert at.feedback(key=f"rating-{gen_id}").value == 3
+    assert at.button_group(key=f"review-{gen_id}").value == "approved"
+
+
+def select_cards(at: AppTest, *gen_ids: str) -> AppTest:
+    for gen_id in gen_ids:
+        at.checkbox(key=f"pick-{gen_id}").check()
+    return at.run()
+
+
+def test_several_selected_are_approved_together(seeded, studio_env):
+    at = select_cards(history_page(), seeded["ready"], seeded["portrait"])
+    assert "**2 selected**" in shown(at)
+    at.button(key="bulk-approve").click().run()
+    at.button(key="bulk-favourite").click().run()
+    frame = HistoryLog(studio_env).load().set_index("id")
+    for gen_id in (seeded["ready"], seeded["portrait"]):
+        assert frame.loc[gen_id, "review_status"] == "approved"
+        assert frame.loc[gen_id, "favourite"]
+    assert frame.loc[seeded["failed"], "review_status"] == "draft"
+    at = history_page(review="Approved", fav="true")
+    assert sorted(cards(at)) == sorted([WAVES, KITE])
+
+
+def test_compare_shows_both_and_highlights_differences(seeded):
+    at = select_cards(history_page(), seeded["ready"], seeded["portrait"])
+    at.button(key="bulk-compare").click().run()
+    assert not at.exception
+    text = shown(at)
+    assert "Settings that differ:** Prompt, Aspect ratio, Seed" in text
+    table = at.dataframe[-1].value
+    assert list(table.columns) == ["A", "B"]
+    assert set(table.loc["Seed"]) == {"42", "5"}
+    assert len(at.get("video")) >= 4  # the gallery behind, and the two compared
+
+
+def test_removing_asks_first_and_keeps_the_file_until_confirmed(seeded, studio_env):
+    gen_id = seeded["ready"]
+    archive = VideoArchive(studio_env)
+    at = select_cards(history_page(), gen_id)
+    at.button(key="bulk-remove").click().run()
+    assert "Nothing is deleted" in shown(at)
+    assert not HistoryLog(studio_env).get(gen_id)["hidden"]  # only asked so far
+    at.button(key="confirm-remove").click().run()
+    assert HistoryLog(studio_env).get(gen_id)["hidden"] is True
+    assert WAVES not in cards(at) and archive.exists(gen_id)
+
+    at = history_page(hidden="true")
+    assert WAVES in cards(at)
+    at = select_cards(at, gen_id)
+    at.button(key="bulk-delete").click().run()
+    assert "for good" in shown(at) and archive.exists(gen_id)
+    at.button(key="confirm-delete").click().run()
+    assert not at.exception
+    assert not archive.exists(gen_id)
+    assert HistoryLog(studio_env).get(gen_id) is not None  # the history stays
+
+
+def test_removing_from_the_detail_view_asks_too(seeded, studio_env):
+    gen_id = seeded["portrait"]
+    at = history_page(id=gen_id)
+    at.button(key=f"remove-{gen_id}").click().run()
+    assert "Nothing is deleted" in shown(at)
+    assert "id" not in at.query_params  # the confirmation replaced the detail view
+    at.button(key="cancel-remove").click().run()
+    assert HistoryLog(studio_env).get(gen_id)["hidden"] is False
+
+
+def test_compare_leads_to_the_detail_of_one(seeded):
+    at = history_page(compare=f"{seeded['ready']},{seeded['failed']}")
+    assert "Settings that differ:" in shown(at)
+    at.button(key=f"compare-open-{seeded['failed']}").click().run()
+    assert at.query_params.get("id") == seeded["failed"] and "compare" not in at.query_params
+    assert FAILURE in shown(at) and SNEAKER in [c.value for c in at.code]
+
+
+def test_a_removed_generation_can_be_restored(seeded, studio_env):
+    gen_id = seeded["failed"]
+    HistoryLog(studio_env).annotate(gen_id, hidden=True)
+    at = history_page(id=gen_id)
+    assert "Removed from view" in shown(at)
+    at.button(key=f"restore-{gen_id}").click().run()
+    assert HistoryLog(studio_env).get(gen_id)["hidden"] is False
+
+
+def test_rerun_queues_the_same_prompt_settings_and_seed(seeded, studio_env):
+    gen_id = seeded["portrait"]
+    at = history_page(id=gen_id)
+    at.button(key=f"rerun-{gen_id}").click().run()
+    assert not at.exception
+    assert "Queued again with the same seed" in shown(at)
+    assert any(link.label == "Go to Generate" for link in at.get("page_link"))
+    log = HistoryLog(studio_env).load()
+    again = log[(log["prompt"] == KITE) & (log["id"] != gen_id)]
+    assert len(again) == 1
+    assert (again.iloc[0]["seed"], again.iloc[0]["aspect_ratio"]) == (5, "9:16")
+
+
+def test_remix_opens_generate_filled_in(seeded):
+    gen_id = seeded["failed"]
+    at = history_page(id=gen_id)
+    at.button(key=f"remix-{gen_id}").click().run()
+    assert not at.exception
+    assert at.text_area(key="gen_prompt").value == SNEAKER
+    assert at.number_input(key="gen_seed").value == 7
+    assert at.radio(key="gen_aspect").value == "9:16"
+    assert at.radio(key="gen_duration").value == "10"
+
+
+def test_table_and_analysis_views(seeded):
+    at = history_page(view="Table")
+    table = at.dataframe[0].value
+    assert len(table) == 5
+    assert set(table["Status"]) == {"Ready", "Failed", "Generating", "Interrupted"}
+    assert any(FAILURE in str(error) for error in table["Error"])
+    at = history_page(view="Analysis")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Generations"] == "5" and metrics["Success rate"] == "67%"
+    assert metrics["Inference p50"] == "12.5 s"
+    assert len(at.get("vega_lite_chart")) == 5  # no template used: a note instead
+
+
+def test_a_large_log_is_paged(studio_env):
+    log = HistoryLog(studio_env)
+    for seed in range(30):
+        succeed(log, studio_env, f"Take {seed:02d}: balloons over a valley, drone shot",
+                seed=seed, archived=False)
+    at = history_page()
+    assert len(at.text) == 12 and at.text[0].value.startswith("Take 29")
+    at = history_page(page="3")
+    assert [t.value[:7] for t in at.text] == [f"Take {n:02d}" for n in range(5, -1, -1)]
+    at = history_page(view="Table")
+    assert len(at.dataframe[0].value) == 30
+
+
+def test_a_log_from_an_earlier_version_renders(studio_env):
+    studio_env.mkdir(parents=True)
+    (studio_env / "history.csv").write_text(
+        "id,created_at,status,prompt,duration,aspect_ratio,seed,inference_s,elapsed_s,"
+        "video_url,video_path,error\n"
+        "20250101-100000-aaaa0001,2025-01-01T10:00:00+00:00,succeeded,\"Old waves, pan\",5,"
+        "16:9,3,11.5,13.0,https://videos.example/old.mp4,,\n"
+        "20250102-100000-aaaa0002,2025-01-02T10:00:00+00:00,failed,Old failure,10,9:16,4,,"
+        "2.0,,,Server error\n")
+    for view in ("Gallery", "Table", "Analysis"):
+        at = history_page(view=view)
+        assert "**2** generations" in shown(at)
+    at = history_page(id="20250102-100000-aaaa0002")
+    assert "Server error" in shown(at)
+    at = history_page(q="waves")
+    assert cards(at) == ["Old waves, pan"]
+
+
+def test_zip_names_tell_takes_apart_and_store_videos(seeded, studio_env):
+    log = HistoryLog(studio_env)
+    rows = [log.get(seeded["ready"]), log.get(seeded["portrait"])]
+    names = [video_file_name(row) for row in rows]
+    assert names[0].endswith(f"_seed42_waves-crashing-on-black-sand_{seeded['ready']}.mp4")
+    assert len(set(names)) == 2
+    assert video_file_name({"id": "x1", "prompt": "=cmd|' /C calc'!A0 ../../évian",
+                            "seed": None, "created_at": None}) == \
+        "undated_seed-random_cmd-c-calc-a0-evian_x1.mp4"
+    archive = VideoArchive(studio_env)
+    data = videos_zip([(n, archive.path_for(r["id"])) for n, r in zip(names, rows)])
+    with zipfile.ZipFile(BytesIO(data)) as bundle:
+        assert bundle.namelist() == names
+        assert {i.compress_type for i in bundle.infolist()} == {zipfile.ZIP_STORED}
