@@ -49,9 +49,8 @@ def render_sidebar(studio: Studio, owner: str) -> None:
         _jobs_running(studio, owner)
 
         stats = studio.history.stats()
-        left, right = st.columns(2)
-        left.metric("Spend today", f"${stats.spend_today:,.2f}")
-        right.metric("This month", f"${stats.spend_this_month:,.2f}")
+        st.metric("Spend today", f"${stats.spend_today:,.2f}")
+        st.metric("Spend this month", f"${stats.spend_this_month:,.2f}")
         st.caption(f"Estimates at ${studio.settings.price_per_second:.2f} per second of video.")
 
 
