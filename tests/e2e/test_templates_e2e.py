@@ -48,7 +48,8 @@ def test_template_to_generate_to_result(page, studio_server):
     page.get_by_role("button", name="Generate", exact=True).click()
     page.wait_for_function("() => document.querySelectorAll('video').length >= 1",
                            timeout=30_000)
-    named = re.compile(rf"template ({re.escape(TEMPLATE_ID)}|{re.escape(TEMPLATE_NAME)}) v1")
+    named = re.compile(
+        rf"template “?({re.escape(TEMPLATE_ID)}|{re.escape(TEMPLATE_NAME)})”? v1")
     page.get_by_text(named).first.wait_for()
     page.screenshot(path=str(studio_server.data_dir.parent / "template-result.png"),
                     full_page=True)
