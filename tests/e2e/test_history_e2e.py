@@ -163,3 +163,23 @@ def test_csv_export_opens_with_pandas(history, tmp_path):
     frame = pd.read_csv(path, encoding="utf-8-sig")
     assert sorted(frame["id"]) == sorted(ids.values())
     assert set(frame["prompt"]) == {prompt for prompt, _, _ in TAKES} | {FAILED_PROMPT}
+
+
+def test_rerun_makes_the_same_video_again_with_the_same_seed(history):
+    page, server, ids = history
+    prompt, seed, _ = TAKES[0]
+    page.goto(f"{server.url}/history?id={ids[prompt]}")
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for()
+    wait_idle(page)
+    dialog.get_by_role("button", name="Re-run").click()
+    dialog.get_by_text("Queued again with the same seed").wait_for()
+    dialog.get_by_role("link", name="Go to Generate").click()
+    page.get_by_role("textbox", name="Prompt", exact=True).wait_for()
+    page.wait_for_function("() => document.querySelectorAll('video').length >= 1",
+                           timeout=30_000)
+    page.get_by_text(f"seed {seed}").first.wait_for()
+    rows = pd.read_csv(server.data_dir / "history.csv", dtype=str)
+    again = rows[(rows["prompt"] == prompt) & (rows["id"] != ids[prompt])]
+    assert set(again["seed"]) == {str(seed)}
+    assert "succeeded" in set(again["status"])
