@@ -81,6 +81,11 @@ def parse_batch(data: bytes | str) -> BatchPlan:
 
     plan = BatchPlan()
     for line, row in rows:
+        if row.get(None):  # DictReader's place for cells beyond the header
+            plan.row_errors[line] = [
+                "This row has more cells than the header. A prompt that contains commas "
+                "must be in double quotes (spreadsheets do this when saving as CSV)."]
+            continue
         values = {(k or "").strip().lower(): v.strip() for k, v in row.items()
                   if isinstance(v, str)}
         fields = {

@@ -40,3 +40,8 @@ def test_header_columns_are_case_and_space_insensitive_and_bom_is_ignored():
 def test_unusable_files_say_what_to_fix(data, message):
     with pytest.raises(BatchFileError, match=message):
         parse_batch(data)
+
+
+def test_unquoted_commas_in_a_prompt_are_explained():
+    plan = parse_batch(b"prompt,duration\nwaves crashing, drone shot,5\n")
+    assert "double quotes" in plan.row_errors[2][0]

@@ -142,3 +142,24 @@ def test_with_a_key_configured_the_key_is_nowhere_in_the_page(browser, live_stud
     history = (server.data_dir / "history.csv").read_text()
     assert key not in history
     page.close()
+
+
+def test_batch_csv_is_checked_previewed_and_queued(page, studio_server, tmp_path):
+    open_studio(page, studio_server.url)
+    page.get_by_role("tab", name="Batch from CSV").click()
+    bad = tmp_path / "bad.csv"
+    bad.write_text('prompt,duration\n"Waves crashing, drone shot",7\n,5\n')
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(bad))
+    page.get_by_text("Line 2").wait_for()
+    page.get_by_text("Line 3").wait_for()
+    assert page.get_by_role("button", name="Queue").count() == 0
+
+    good = tmp_path / "good.csv"
+    good.write_text("prompt,duration,aspect_ratio,seed\n"
+                    '"Kite rising over dunes, tracking shot, slow",5,16:9,1\n'
+                    '"Neon city street at night, dolly-in, fast-paced",10,9:16,2\n')
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(good))
+    page.get_by_text("estimated $4.20").wait_for()
+    before = page.locator("video").count()
+    page.get_by_role("button", name="Queue 2 videos").click()
+    videos_ready(page, before + 2)
