@@ -45,7 +45,8 @@ def _open(settings: Settings, concurrency: int | None = None):
     if settings.demo:
         print("Demo mode: no FIREMOON_API_KEY is set, so the built-in simulator makes "
               "the videos (nothing is billed).", file=sys.stderr)
-    return open_studio(settings)
+    # A short-lived command does not start the archive's background catch-up.
+    return open_studio(settings, retry_downloads=False)
 
 
 def _job_line(job) -> str:

@@ -8,6 +8,7 @@ else receives a client and never asks which server is behind it.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
 from .archive import VideoArchive
@@ -53,8 +54,22 @@ def backend(settings: Settings) -> tuple[str, str]:
     return simulator.url, config.api_key or DEMO_KEY
 
 
-def open_studio(settings: Settings | None = None) -> Studio:
-    """Build the studio's services from the settings (environment, secrets, defaults)."""
+def _retry_downloads(archive: VideoArchive, history: HistoryLog) -> None:
+    try:
+        archived = archive.retry_missing(history)
+    except Exception:  # noqa: BLE001 - a catch-up must never take the studio down
+        log.exception("retrying missing video downloads failed")
+        return
+    if archived:
+        log.info("archived %d video(s) whose download had failed before", archived)
+
+
+def open_studio(settings: Settings | None = None, *, retry_downloads: bool = True) -> Studio:
+    """Build the studio's services from the settings (environment, secrets, defaults).
+
+    With `retry_downloads`, videos whose download failed earlier are fetched again in
+    the background, once per start, so the archive catches up without anyone waiting.
+    """
     settings = settings or Settings.load()
     base_url, api_key = backend(settings)
     # The queue waits out rate limits itself, visibly, so its client does not.
@@ -63,6 +78,9 @@ def open_studio(settings: Settings | None = None) -> Studio:
     history = HistoryLog(settings.data_dir, price_per_second=settings.price_per_second)
     archive = VideoArchive(settings.data_dir)
     queue = JobQueue(client, history, archive, max_concurrency=settings.max_concurrency)
+    if retry_downloads:
+        threading.Thread(target=_retry_downloads, args=(archive, history),
+                         name="kling-archive-retry", daemon=True).start()
     return Studio(
         settings=settings,
         demo=settings.demo,

@@ -232,3 +232,26 @@ def test_a_history_write_failure_finishes_the_job_with_a_warning():
     assert [j.status for j in done] == [JobStatus.SUCCEEDED, JobStatus.FAILED]
     assert all("could not be written" in j.history_error for j in done)
     queue.shutdown()
+
+
+def test_a_studio_start_archives_videos_whose_download_failed(studio_env):
+    from kling.archive import VideoArchive
+    from kling.history import HistoryLog
+    from kling.services import open_studio
+    from kling.simulator import shared_simulator
+
+    simulator = shared_simulator()
+    url = f"{simulator.url}/videos/{simulator.render('kite rising, pan, slow', 5, '5', '16:9')}.mp4"
+    history = HistoryLog(studio_env)
+    gen_id = history.record_pending(request(seed=5))
+    history.record_success(gen_id, GenerationResult.parse({
+        "videos": [{"url": url, "duration": 5, "width": 640, "height": 360,
+                    "content_type": "video/mp4"}], "seed": 5, "timings": {"inference": 1}}),
+        elapsed_s=1)
+    history.record_video_path(gen_id, None, archive_error="network down")
+    studio = open_studio()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not VideoArchive(studio_env).exists(gen_id):
+        time.sleep(0.1)
+    assert VideoArchive(studio_env).exists(gen_id)
+    studio.close()
