@@ -284,7 +284,14 @@ class JobQueue:
                 log.exception("job %s crashed", job_id)
                 self._fail(job, KlingError(f"Unexpected error: {type(err).__name__}."))
                 return
-            self._succeed(job, result)
+            try:
+                self._succeed(job, result)
+            except Exception as err:  # the video exists: never leave the job "running"
+                log.exception("job %s: storing the result failed", job_id)
+                self._update(job_id, status=JobStatus.SUCCEEDED, finished_at=self._clock(),
+                             result=result, wait_until=None,
+                             archive_error=f"The video was not saved locally "
+                                           f"({type(err).__name__}: {err}).")
             return
 
     def _pause_from_headers(self) -> float | None:

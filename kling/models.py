@@ -207,9 +207,11 @@ class RateLimit:
     def from_headers(cls, headers: Any) -> "RateLimit | None":
         def read(name: str) -> float | None:
             try:
-                return float(headers.get(name))
+                value = float(headers.get(name))
             except (TypeError, ValueError):
                 return None
+            # "inf" or "nan" from a proxy must not turn a billed success into a crash.
+            return value if math.isfinite(value) else None
 
         limit, remaining, reset = (read("X-RateLimit-Limit"), read("X-RateLimit-Remaining"),
                                    read("X-RateLimit-Reset"))

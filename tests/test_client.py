@@ -609,3 +609,11 @@ def test_raised_errors_do_not_carry_the_request_that_holds_the_key(sleeps):
         client.generate(prompt="a cat")
     assert info.value.__cause__ is None and info.value.__context__ is None
     assert not isinstance(info.value, requests.RequestException)
+
+
+def test_non_finite_rate_limit_headers_are_ignored():
+    from kling.models import RateLimit
+
+    limit = RateLimit.from_headers({"X-RateLimit-Limit": "inf", "X-RateLimit-Remaining": "nan",
+                                    "X-RateLimit-Reset": "1700000000"})
+    assert limit == RateLimit(limit=None, remaining=None, reset=1700000000.0)

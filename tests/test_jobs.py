@@ -255,3 +255,16 @@ def test_a_studio_start_archives_videos_whose_download_failed(studio_env):
         time.sleep(0.1)
     assert VideoArchive(studio_env).exists(gen_id)
     studio.close()
+
+
+class CrashingArchive:
+    def download(self, gen_id: str, url: str) -> Path:
+        raise OSError(20, "Not a directory")
+
+
+def test_a_crash_while_storing_the_video_still_finishes_the_job(history):
+    queue = JobQueue(FakeClient(), history, CrashingArchive(), max_concurrency=1)
+    (job,) = queue.wait([queue.submit(request(), owner="a").id], timeout=10)
+    assert job.status is JobStatus.SUCCEEDED
+    assert "not saved locally" in job.archive_error
+    queue.shutdown()

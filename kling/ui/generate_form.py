@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 from typing import Any
@@ -13,6 +14,8 @@ from kling.coach import review_prompt
 from kling.jobs import plan_takes
 from kling.models import ASPECT_RATIOS, DURATIONS, MAX_PROMPT_CHARS, MAX_SEED, GenerationRequest, validate_request
 from kling.services import Studio
+from kling.ui.jobs_panel import queue_jobs
+from kling.ui.templates_common import md
 
 FIELD_LABELS = {"prompt": "Prompt", "duration": "Duration", "aspect_ratio": "Aspect ratio",
                 "seed": "Seed"}
@@ -52,7 +55,7 @@ def render_form(studio: Studio, owner: str) -> None:
     template = st.session_state.get("gen_template")
     if template:
         note, clear = st.columns([5, 1])
-        note.info(f"From template **{template['name']}** (version {template['version']}). "
+        note.info(f"From template **{md(template['name'])}** (version {template['version']}). "
                   "Generations will record it.", icon=":material/library_books:")
         if clear.button("Detach", help="Stop recording the template for new generations"):
             st.session_state.pop("gen_template", None)
@@ -129,12 +132,13 @@ def submit(studio: Studio, owner: str, prompt: str | None, duration: str, aspect
         return
     request = GenerationRequest.create(prompt, duration, aspect, seed)
     template = template or {}
-    jobs = studio.queue.submit_many(
-        plan_takes(request, takes), owner=owner,
+    jobs = queue_jobs(
+        studio, plan_takes(request, takes), owner,
         template_id=template.get("id"), template_version=template.get("version"),
         template_vars=template.get("vars"),
     )
-    st.toast(f"Queued {len(jobs)} video{'s' if len(jobs) > 1 else ''}. "
+    if jobs:
+        st.toast(f"Queued {len(jobs)} video{'s' if len(jobs) > 1 else ''}. "
              "Keep working — they appear below when ready.", icon=":material/movie:")
 
 
@@ -167,8 +171,17 @@ def render_batch(studio: Studio, owner: str) -> None:
     cost = plan.cost(studio.settings.price_per_second)
     st.markdown(f"**{len(plan.requests)} videos · {plan.total_seconds} s of video · "
                 f"estimated ${cost:,.2f}**")
+    # Remember what was queued: a second click on the same file would bill it twice.
+    fingerprint = hashlib.sha256(upload.getvalue()).hexdigest()
+    queued = st.session_state.setdefault("batches_queued", {})
+    if fingerprint in queued:
+        st.success(f"This file was queued as {queued[fingerprint]}. Its videos appear "
+                   "below; upload another file for a new batch.", icon=":material/check:")
+        return
     if st.button(f"Queue {len(plan.requests)} videos", type="primary", key="batch_queue"):
         batch_id = "batch-" + uuid.uuid4().hex[:8]
         requests = [r if r.seed is not None else plan_takes(r, 1)[0] for r in plan.requests]
-        studio.queue.submit_many(requests, owner=owner, batch_id=batch_id)
-        st.toast(f"Queued {len(requests)} videos from the batch.", icon=":material/movie:")
+        if queue_jobs(studio, requests, owner, batch_id=batch_id):
+            queued[fingerprint] = batch_id
+            st.toast(f"Queued {len(requests)} videos from the batch.", icon=":material/movie:")
+            st.rerun()

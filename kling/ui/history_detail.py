@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import pandas as pd
 import streamlit as st
 
+from kling.archive import VideoArchive
 from kling.errors import KlingError
 from kling.history import REVIEW_STATUSES, check_id
 from kling.jobs import Job
@@ -207,7 +208,7 @@ def remix(row: Mapping[str, Any], names: Mapping[str, str]) -> None:
 
 # -- what a generation shows ------------------------------------------------------------
 
-def render_media(row: Mapping[str, Any], *, portrait_width: int,
+def render_media(archive: VideoArchive, row: Mapping[str, Any], *, portrait_width: int,
                  error_chars: int | None = None) -> None:
     """The video when there is one; otherwise what happened, in words.
 
@@ -219,9 +220,9 @@ def render_media(row: Mapping[str, Any], *, portrait_width: int,
         if text(row.get("aspect_ratio")) == "9:16":
             with st.container(horizontal=True, horizontal_alignment="center"):
                 with st.container(width=portrait_width):
-                    play_video(row.get("video_path"), row.get("video_url"))
+                    play_video(archive, row["id"], row.get("video_url"))
         else:
-            play_video(row.get("video_path"), row.get("video_url"))
+            play_video(archive, row["id"], row.get("video_url"))
     elif status == "failed":
         error = text(row.get("error"), "The generation failed; no reason was recorded.")
         st.error(short(error, error_chars) if error_chars else error, icon=":material/error:")
@@ -317,8 +318,8 @@ def render_detail(studio: Studio, gen_id: str, owner: str) -> None:
         st.markdown(label)
     video, side = st.columns([3, 2], gap="large")
     with video:
-        render_media(row, portrait_width=300)
-        download_video_button(row.get("video_path"), gen_id, key=f"detail-dl-{gen_id}")
+        render_media(studio.archive, row, portrait_width=300)
+        download_video_button(studio.archive, gen_id, key=f"detail-dl-{gen_id}")
         st.caption(f"{when(row.get('created_at'))} · {settings_line(row)}")
         st.code(text(row.get("prompt")), language=None, wrap_lines=True)
     with side:
@@ -359,7 +360,7 @@ def render_compare(studio: Studio, gen_ids: Sequence[str]) -> None:
     for letter, row, column in zip(_LETTERS, rows, st.columns(len(rows))):
         with column:
             st.markdown(f"**{letter}** · {when(row.get('created_at'))} {badges(row)}")
-            render_media(row, portrait_width=240)
+            render_media(studio.archive, row, portrait_width=240)
             st.caption(settings_line(row))
             st.text(short(row.get("prompt"), 160))
             if st.button("Details", key=f"compare-open-{row['id']}",

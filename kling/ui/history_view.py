@@ -207,12 +207,12 @@ def render_selection_bar(studio: Studio, selected: pd.DataFrame) -> None:
 
 # -- gallery ----------------------------------------------------------------------------
 
-def _card(row: dict) -> None:
+def _card(studio: Studio, row: dict) -> None:
     gen_id = row["id"]
     with st.container(border=True):
         st.markdown(" ".join(part for part in (f"**{when(row.get('created_at'))}**",
                                                badges(row)) if part))
-        render_media(row, portrait_width=150, error_chars=110)
+        render_media(studio.archive, row, portrait_width=150, error_chars=110)
         st.text(short(row.get("prompt"), 140))
         rating = stars(row.get("rating"))
         st.caption(settings_line(row) + (f" · {rating}" if rating else ""))
@@ -235,7 +235,7 @@ def render_gallery(studio: Studio, rows: pd.DataFrame) -> None:
             for row, column in zip(records[start:start + GALLERY_COLUMNS],
                                    st.columns(GALLERY_COLUMNS)):
                 with column:
-                    _card(row)
+                    _card(studio, row)
     picked = [bool(st.session_state.get(f"pick-{row['id']}")) for row in records]
     with bar:
         render_selection_bar(studio, page[picked])

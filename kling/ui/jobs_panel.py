@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import streamlit as st
 
+from kling.errors import KlingError
 from kling.jobs import EXPECTED_SECONDS, Job, JobStatus
+from kling.models import GenerationRequest
 from kling.services import Studio
 from kling.templates import TemplateError
 from kling.ui.state import HISTORY_PAGE
+from kling.ui.templates_common import md
 from kling.ui.video import download_video_button, play_video
 
 REFRESH_SECONDS = 1.0
@@ -24,9 +28,9 @@ _STATUS_LABELS = {
 
 def _template_name(studio: Studio, template_id: str) -> str:
     try:
-        return f"“{studio.templates.get(template_id).name}”"
+        return f"“{md(studio.templates.get(template_id).name)}”"
     except TemplateError:  # deleted since: its id still says which one it was
-        return template_id
+        return md(template_id)
 
 
 def _settings_line(studio: Studio, job: Job) -> str:
@@ -47,6 +51,23 @@ def _progress(job: Job, now: float) -> None:
                 text=f"{elapsed:.0f} s elapsed · videos usually take {low}–{high} s")
 
 
+def queue_jobs(studio: Studio, requests: list[GenerationRequest], owner: str,
+               **fields: Any) -> list[Job]:
+    """Queue these generations; if the history cannot be written, say so and stop.
+
+    A generation is only queued once its pending row is on disk, so a failure here
+    means the rest were not sent; the message says how many were.
+    """
+    jobs: list[Job] = []
+    try:
+        for request in requests:
+            jobs.append(studio.queue.submit(request, owner=owner, **fields))
+    except (KlingError, OSError) as exc:
+        done = f" {len(jobs)} of {len(requests)} were queued before it." if jobs else ""
+        st.error(f"Nothing more was queued: {exc}{done}", icon=":material/error:")
+    return jobs
+
+
 def _job_card(studio: Studio, job: Job, owner: str, now: float) -> None:
     label, colour = _STATUS_LABELS[job.status]
     with st.container(border=True):
@@ -57,22 +78,26 @@ def _job_card(studio: Studio, job: Job, owner: str, now: float) -> None:
         if job.history_error:
             st.warning(job.history_error, icon=":material/warning:")
         if job.status is JobStatus.SUCCEEDED and job.result is not None:
-            play_video(job.video_path, job.result.video.url)
+            play_video(studio.archive, job.id, job.result.video.url)
             st.caption(f"Seed {job.result.seed} · inference {job.result.inference_s:.1f} s · "
                        f"total {job.elapsed(now):.1f} s")
             if job.archive_error:
                 st.caption(f"Not archived locally yet: {job.archive_error}")
             left, right = st.columns(2)
             with left:
-                download_video_button(job.video_path, job.id, key=f"dl-{job.id}")
+                download_video_button(studio.archive, job.id, key=f"dl-{job.id}")
             with right:
                 st.page_link(HISTORY_PAGE, label="History", icon=":material/history:",
-                             query_params={"id": job.id, "s": owner})
+                             query_params={"id": job.id})
         elif job.status is JobStatus.FAILED:
             st.error(job.error or "The generation failed.", icon=":material/error:")
             if st.button("Retry", key=f"retry-{job.id}", icon=":material/refresh:"):
-                studio.queue.retry(job.id, owner=owner)
-                st.rerun()
+                try:
+                    studio.queue.retry(job.id, owner=owner)
+                except (KlingError, OSError) as exc:
+                    st.error(f"Could not retry: {exc}", icon=":material/error:")
+                else:
+                    st.rerun()
         else:
             _progress(job, now)
 

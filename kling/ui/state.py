@@ -65,7 +65,11 @@ def studio() -> Studio:
     except SettingsError as exc:
         st.error(f"Kling Studio cannot start: {exc}")
         st.stop()
-    return _open(settings)
+    try:
+        return _open(settings)
+    except (SettingsError, OSError) as exc:
+        st.error(f"Kling Studio cannot start: {exc}")
+        st.stop()
 
 
 def owner() -> str:

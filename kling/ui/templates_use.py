@@ -18,6 +18,7 @@ from kling.models import ASPECT_RATIOS, DURATIONS, GenerationRequest
 from kling.services import Studio
 from kling.templates import Template, TemplateError
 from kling.ui.generate_form import render_coach
+from kling.ui.jobs_panel import queue_jobs
 from kling.ui.state import open_in_generate
 from kling.ui.templates_common import label_of, md, notify
 
@@ -129,9 +130,11 @@ def _generate_now(studio: Studio, owner: str, prompt: str | None, duration: str,
             for message in exc.field_errors.values():
                 st.error(md(message), icon=":material/error:")
             return
-        jobs = studio.queue.submit_many(
-            plan_takes(request, takes), owner=owner, template_id=record["id"],
+        jobs = queue_jobs(
+            studio, plan_takes(request, takes), owner, template_id=record["id"],
             template_version=record["version"], template_vars=record["vars"])
+        if not jobs:
+            return
         notify(f"Queued {len(jobs)} video{'s' if len(jobs) > 1 else ''} from "
                f"“{record['name']}”. They appear on the Generate page under Your "
                "generations, and stay in History.", icon=":material/movie:", link=True)

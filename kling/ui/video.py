@@ -1,24 +1,26 @@
-"""Playing a generation's video: the local archive first, the provider's link second."""
+"""Playing a generation's video: the local archive first, the provider's link second.
+
+The file is always found by the generation's own id in the archive, never by a path
+read from the log, so an edited log cannot make the page serve another file.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-
-def video_file(video_path: object) -> Path | None:
-    """The archived file, if it is really there."""
-    if isinstance(video_path, (str, Path)) and str(video_path):
-        path = Path(video_path)
-        if path.is_file():
-            return path
-    return None
+from kling.archive import ArchiveError, VideoArchive
 
 
-def play_video(video_path: object, video_url: object) -> bool:
+def _archived(archive: VideoArchive, gen_id: str):
+    try:
+        return archive.path_for(gen_id) if archive.exists(gen_id) else None
+    except ArchiveError:  # not one of our ids
+        return None
+
+
+def play_video(archive: VideoArchive, gen_id: str, video_url: object) -> bool:
     """Show the video; a clear note instead when neither copy can be played."""
-    path = video_file(video_path)
+    path = _archived(archive, gen_id)
     if path is not None:
         st.video(str(path))
         return True
@@ -32,9 +34,9 @@ def play_video(video_path: object, video_url: object) -> bool:
     return False
 
 
-def download_video_button(video_path: object, gen_id: str, *, key: str) -> None:
+def download_video_button(archive: VideoArchive, gen_id: str, *, key: str) -> None:
     """A download button for the archived MP4 (read only when clicked)."""
-    path = video_file(video_path)
+    path = _archived(archive, gen_id)
     if path is None:
         return
     st.download_button(
