@@ -7,7 +7,7 @@ from kling.ui.jobs_panel import render_jobs
 from kling.ui.sidebar import start_page
 from kling.ui.state import take_handoff
 
-services, me = start_page()
+services, me = start_page(owner_in_url=True)
 apply_handoff(take_handoff())
 
 st.title("Generate")

@@ -3,11 +3,14 @@
 import streamlit as st
 
 from kling.ui.sidebar import start_page
-from kling.ui.templates_common import show_notice
+from kling.ui.templates_common import library_problem, show_notice
 from kling.ui.templates_transfer import render_export, render_import
 from kling.ui.templates_view import render_library, render_workspace
 
 services, me = start_page()
+if problem := library_problem(services.templates):
+    st.error(problem, icon=":material/error:")
+    st.stop()
 
 st.title("Templates")
 st.caption("Prompts written to Kling's advice, with blanks for your product, place and "

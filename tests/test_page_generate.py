@@ -68,10 +68,14 @@ def test_fixed_seed_variations_use_consecutive_seeds(studio_env):
 
 def test_coach_gives_advice_as_the_prompt_changes(studio_env):
     at = generate_page()
+
+    def advice() -> str:
+        return " ".join(m.value for m in at.markdown)
+
     at.text_area(key="gen_prompt").input("A red car").run()
-    advice = " ".join(m.value for m in at.markdown)
-    assert "lightbulb" in advice
+    assert "Prompt coach** · 1/4" in advice()
+    assert advice().count("lightbulb") == 3
     at.text_area(key="gen_prompt").input(
         "A red car drifts around a bend, drone shot following, slow motion").run()
-    assert not at.exception
-
+    assert "Prompt coach** · 4/4" in advice()
+    assert "lightbulb" not in advice()

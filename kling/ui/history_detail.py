@@ -21,6 +21,7 @@ from kling.history import REVIEW_STATUSES, check_id
 from kling.jobs import Job
 from kling.models import GenerationRequest
 from kling.services import Studio
+from kling.templates import TemplateError
 from kling.ui.history_format import (
     INTERRUPTED_NOTE, PENDING_NOTE, REVIEW_LABELS, badges, blank, differing_settings, facts,
     settings_line, short, table_height, text, when,
@@ -170,7 +171,11 @@ def _restore(studio: Studio, gen_ids: Sequence[str]) -> None:
 
 def template_names(studio: Studio) -> dict[str, str]:
     """Template id -> name, for every template the library knows."""
-    return {template.id: template.name for template in studio.templates.all()}
+    try:
+        templates = studio.templates.all()
+    except TemplateError:  # a damaged library must not hide the history
+        templates = studio.templates.builtins()
+    return {template.id: template.name for template in templates}
 
 
 def _template_handoff(row: Mapping[str, Any], names: Mapping[str, str]) -> dict | None:

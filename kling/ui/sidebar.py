@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from kling.errors import KlingError
@@ -10,12 +12,37 @@ from kling.ui.state import leave_legacy_pages_mode, owner, studio
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def _balance(_studio: Studio, base_url: str) -> float | None:
-    # Cached briefly: the sidebar renders on every rerun and the balance changes slowly.
+def _account(_studio: Studio, base_url: str) -> tuple[float | None, str | None, str | None]:
+    """(balance, error kind, error sentence); cached briefly because every rerun asks."""
     try:
-        return _studio.client.credits_balance()
-    except KlingError:
-        return None
+        return _studio.client.credits_balance(), None, None
+    except KlingError as err:
+        return None, err.kind, str(err)
+
+
+def _key_status(studio: Studio) -> None:
+    balance, kind, message = _account(studio, studio.client.base_url)
+    if kind in ("authentication", "access_denied"):
+        st.error(f"**API key not accepted.** {message}", icon=":material/key_off:")
+        return
+    if not studio.demo:
+        st.success("**Live** — Firemoon API key set.", icon=":material/key:")
+    if balance is not None:
+        st.metric("Credit balance", f"${balance:,.2f}")
+    elif kind == "insufficient_credits":
+        st.warning(message, icon=":material/account_balance_wallet:")
+    elif kind is not None:
+        st.caption("The credit balance is not available right now.")
+
+
+def _rate_limit(studio: Studio) -> None:
+    limit = studio.client.last_rate_limit
+    if limit is None or limit.remaining is None or limit.limit is None:
+        return
+    resets = ""
+    if limit.reset:
+        resets = f", resets at {time.strftime('%H:%M:%S', time.localtime(limit.reset))}"
+    st.caption(f"Requests left this minute: {limit.remaining} of {limit.limit}{resets}.")
 
 
 @st.fragment(run_every=2)
@@ -27,6 +54,7 @@ def _jobs_running(studio: Studio, owner: str) -> None:
     st.metric("Jobs running", mine,
               help=f"{everyone} in the studio in all; at most "
                    f"{studio.queue.max_concurrency} run at once.")
+    _rate_limit(studio)
 
 
 def render_sidebar(studio: Studio, owner: str) -> None:
@@ -39,13 +67,7 @@ def render_sidebar(studio: Studio, owner: str) -> None:
                 "in `.streamlit/secrets.toml`, then restart the studio.",
                 icon=":material/science:",
             )
-        else:
-            st.success("**Live** — connected to Firemoon. API key: set.",
-                       icon=":material/key:")
-        balance = _balance(studio, studio.client.base_url)
-        if balance is not None:
-            st.metric("Credit balance", f"${balance:,.2f}")
-
+        _key_status(studio)
         _jobs_running(studio, owner)
 
         stats = studio.history.stats()
@@ -54,14 +76,14 @@ def render_sidebar(studio: Studio, owner: str) -> None:
         st.caption(f"Estimates at ${studio.settings.price_per_second:.2f} per second of video.")
 
 
-def start_page() -> tuple[Studio, str]:
+def start_page(*, owner_in_url: bool = False) -> tuple[Studio, str]:
     """What every page does first: the services, this person's token, the sidebar.
 
     Each page calls this itself (rather than `app.py`) so that a page run on its own,
     as `AppTest.switch_page` does, still shows the mode and the counters.
     """
     leave_legacy_pages_mode()
-    services, me = studio(), owner()
+    services, me = studio(), owner(in_url=owner_in_url)
     render_sidebar(services, me)
     return services, me
 

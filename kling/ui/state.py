@@ -72,16 +72,25 @@ def studio() -> Studio:
         st.stop()
 
 
-def owner() -> str:
-    """This person's token, kept in the URL so that reloads keep their jobs."""
+def owner(*, in_url: bool = False) -> str:
+    """This person's token, which ties their jobs to their browser tab.
+
+    With `in_url` (the Generate page, where the jobs are followed) it is kept in the
+    address, so that a reload finds the same jobs. Other pages keep it out of the
+    address, because their links are meant to be shared and must not hand someone
+    else this person's jobs.
+    """
     token = st.session_state.get("_owner")
     if not token:
-        from_url = st.query_params.get(_OWNER_PARAM, "")
+        from_url = st.query_params.get(_OWNER_PARAM, "") if in_url else ""
         token = from_url if _OWNER_PATTERN.match(from_url) else secrets.token_urlsafe(9)
         st.session_state["_owner"] = token
-    # Page switches clear the query string; put the token back on every run.
-    if st.query_params.get(_OWNER_PARAM) != token:
-        st.query_params[_OWNER_PARAM] = token
+    if in_url:
+        # Page switches clear the query string; put the token back on every run.
+        if st.query_params.get(_OWNER_PARAM) != token:
+            st.query_params[_OWNER_PARAM] = token
+    elif _OWNER_PARAM in st.query_params:
+        del st.query_params[_OWNER_PARAM]
     return token
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import streamlit as st
 
+from kling.templates import TemplateError, TemplateLibrary
 from kling.ui.state import GENERATE_PAGE
 
 SELECTED = "tpl_selected"
@@ -20,6 +21,17 @@ NEW = "__new__"
 MODES = ("Use", "Edit", "Versions")
 _NOTICE = "tpl_notice"
 _MARKDOWN_SPECIALS = set("\\`*_{}[]()<>#+-.!|~$:")
+
+
+def library_problem(library: TemplateLibrary) -> str | None:
+    """Why the team's template file cannot be read, if it cannot; None when it is fine."""
+    try:
+        library.all()
+    except TemplateError as exc:
+        return (f"{exc.message} The studio has not changed the file. Restore it from a "
+                f"backup or move it away ({library.path}); the built-in templates come "
+                "back at once.")
+    return None
 
 
 def md(text: str) -> str:
