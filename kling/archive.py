@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+import pandas as pd
 import requests
 
 from .errors import KlingError
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("kling.archive")
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+#: `retry_missing` leaves generations that finished less than this long ago to their
+#: own job, which may be downloading the video right now (here or in another process).
+RETRY_MIN_AGE_S = 10 * 60
 _CHUNK = 1024 * 1024
 #: Content types a video may be served with. Blob stores often say "octet-stream".
 _ACCEPTED_TYPES = ("video/", "application/octet-stream", "binary/octet-stream",
@@ -99,28 +103,45 @@ class VideoArchive:
         target = self.path_for(gen_id)
         if urlparse(str(url)).scheme.lower() not in ("http", "https"):
             raise ArchiveError("The video link is not an http(s) address, so it was not saved.")
-        self.directory.mkdir(parents=True, exist_ok=True)
         temp = self.directory / f".{gen_id}.{uuid.uuid4().hex[:8]}.part"
         try:
-            with self._session.get(url, stream=True, timeout=self.timeout) as response:
-                self._check_response(response)
-                self._save(response, temp)
-            os.replace(temp, target)
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                with self._session.get(url, stream=True, timeout=self.timeout) as response:
+                    self._check_response(response)
+                    self._save(response, temp)
+                os.replace(temp, target)
+            finally:
+                try:
+                    temp.unlink(missing_ok=True)
+                except OSError:  # e.g. the folder is not a folder: there is no temp file
+                    pass
         except requests.Timeout:
             raise ArchiveError("Downloading the video took too long, so it was not "
                                "saved.") from None
-        except requests.RequestException as exc:
+        except requests.RequestException as exc:  # before OSError: it is one
             raise ArchiveError("The video could not be downloaded: the storage server could "
                                f"not be reached ({type(exc).__name__}).") from None
         except OSError as exc:
-            raise ArchiveError(f"The video could not be written to {self.directory} "
-                               f"({exc.strerror or exc}).",
-                               hint="Check free disk space and permissions of the data "
-                                    "directory.") from None
-        finally:
-            temp.unlink(missing_ok=True)
-        log.info("archived %s (%d bytes)", target.name, target.stat().st_size)
+            raise ArchiveError(self._os_error_message(exc),
+                               hint="Check that the data directory's videos folder is a "
+                                    "folder, is writable and has free space.") from None
+        try:
+            log.info("archived %s (%d bytes)", target.name, target.stat().st_size)
+        except OSError:
+            pass
         return target
+
+    def _os_error_message(self, exc: OSError) -> str:
+        try:
+            not_a_folder = self.directory.exists() and not self.directory.is_dir()
+        except OSError:
+            not_a_folder = False
+        if not_a_folder:
+            return (f"The video could not be saved: {self.directory} is a file, not a "
+                    "folder.")
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        return f"The video could not be written to {self.directory} ({reason})."
 
     def _check_response(self, response: requests.Response) -> None:
         if response.status_code != 200:
@@ -167,19 +188,40 @@ class VideoArchive:
         return (f"The video is larger than the archive's limit of "
                 f"{self.max_bytes / 1_000_000:,.0f} MB, so it was not saved.")
 
-    def retry_missing(self, history: "HistoryLog", limit: int = 20) -> int:
+    def retry_missing(self, history: "HistoryLog", limit: int = 20, *,
+                      min_age_s: float = RETRY_MIN_AGE_S) -> int:
         """Archive succeeded generations whose video is not on disk yet; how many worked.
 
-        Each attempt is recorded in the history (`video_path`, or the reason in
-        `archive_error`). Meant for occasional use (at start-up, or a button), not every
-        page run: each failure adds a row to the log.
+        Candidates are generations never archived, or whose recorded file is gone. Left
+        alone: a recorded `video_path` whose file exists (wherever it is); generations
+        that finished less than `min_age_s` ago and whose job has not logged its own
+        attempt yet (a path or an `archive_error`), since that job may be downloading
+        right now, in this process or another; and any with a download in progress (a
+        `.part` file). Each attempt is recorded in the history (`video_path`, or the
+        reason in `archive_error`); a failure never overwrites a video archived
+        meanwhile by the job itself. Meant for occasional use (at start-up, or a
+        button), not every page run: each failure adds a row to the log.
         """
         self._remove_stale_parts()
         frame = history.load()
         wanted = frame[(frame["status"] == "succeeded") & (frame["video_url"] != "")
                        & ~frame["hidden"]]
+        # A success with neither a path nor an archive error logged may still be
+        # downloading in its job (which logs one of them when done): leave it alone until
+        # it finished (or, without a finish time, was created) `min_age_s` ago.
+        finished = wanted["finished_at"].fillna(wanted["created_at"])
+        cutoff = pd.Timestamp.now(tz="UTC") - pd.Timedelta(seconds=max(min_age_s, 0))
+        recent = (finished > cutoff).to_numpy(dtype=bool, na_value=False)
+        settled = ((wanted["video_path"] != "") | (wanted["archive_error"] != "")).to_numpy(
+            dtype=bool)
+        wanted = wanted[settled | ~recent]
         # One directory listing instead of a stat per generation.
-        on_disk = set(os.listdir(self.directory)) if self.directory.is_dir() else set()
+        try:
+            on_disk = set(os.listdir(self.directory)) if self.directory.is_dir() else set()
+        except OSError:
+            on_disk = set()
+        downloading = {name.split(".")[1] for name in on_disk
+                       if name.startswith(".") and name.endswith(".part")}
         attempts = archived = 0
         for gen_id, url, recorded in zip(wanted["id"], wanted["video_url"],
                                          wanted["video_path"]):
@@ -187,9 +229,14 @@ class VideoArchive:
                 path = self.path_for(gen_id)
             except ArchiveError:  # a foreign row's id: not ours to name files by
                 continue
+            if gen_id in downloading:
+                continue
             if path.name in on_disk:
-                if not recorded:  # downloaded, but the process died before logging it
+                if recorded != str(path) and not _is_file(recorded):
+                    # Downloaded, but the process died before logging it.
                     history.record_video_path(gen_id, str(path))
+                continue
+            if _is_file(recorded):  # kept elsewhere (an older layout, say): leave it
                 continue
             if attempts >= limit:
                 break
@@ -198,11 +245,20 @@ class VideoArchive:
                 path = self.download(gen_id, url)
             except ArchiveError as err:
                 log.warning("video of %s still not archived: %s", gen_id, err)
-                history.record_video_path(gen_id, None, archive_error=str(err))
+                self._record_failure(history, gen_id, str(err))
                 continue
             history.record_video_path(gen_id, str(path))
             archived += 1
         return archived
+
+    def _record_failure(self, history: "HistoryLog", gen_id: str, reason: str) -> None:
+        """Log a failed retry, unless the video was archived meanwhile (by its job)."""
+        if self.exists(gen_id):
+            return  # the job's own download finished: it records the path itself
+        current = history.get(gen_id) or {}
+        if _is_file(current.get("video_path")):
+            return  # never write "no video" over a recorded file that is there
+        history.record_video_path(gen_id, None, archive_error=reason)
 
     def _remove_stale_parts(self, older_than_s: float = 3600) -> None:
         """Delete temporary files of downloads whose process died mid-way."""
@@ -215,3 +271,13 @@ class VideoArchive:
                     part.unlink()
             except OSError:
                 continue
+
+
+def _is_file(path: object) -> bool:
+    """True when `path` is a recorded path (non-blank text) of an existing file."""
+    if not isinstance(path, str) or not path:
+        return False
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False

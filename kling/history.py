@@ -42,6 +42,14 @@ File design, and why
   header that is the union (temp file + `os.replace`; every existing value kept).
   Rows that cannot be parsed (wrong status, too many cells) are skipped with a warning,
   never removed from disk.
+* **Damage costs one line.** If pandas cannot parse the file (a hand edit left an
+  unmatched `"`: "EOF inside string"), or a quoted cell ran over its line end and so
+  joined records (seen by counting lines), the file is read again one physical line at
+  a time with the `csv` module; each line that cannot be read alone is skipped with a
+  warning and left in the file as it is (a migration copies it verbatim). A blank file,
+  or one with only blank lines, is an empty log: the next append starts it again with
+  a header. A file whose header has no `id` column loads as empty and refuses appends
+  with `HistoryError` (nothing is written to a file that is not ours).
 * **Annotations in a second file.** `annotations.csv` is a log of `(id, field, value,
   annotated_at)` rows; the last row per (id, field) wins. Changing one rating appends one
   short line, never rewrites the large log, and two people editing different fields of
@@ -54,6 +62,7 @@ File design, and why
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import logging
@@ -118,6 +127,8 @@ MAX_NOTES_CHARS = 10_000
 
 #: Our generation ids: safe as file names (no dots, no separators), never taken from URLs.
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
+#: The first byte of a line that is not blank (pandas skips blank lines, so do we).
+_NOT_BLANK = re.compile(rb"[^ \t\r\n]")
 
 
 class HistoryError(KlingError):
@@ -344,7 +355,8 @@ class _LogFile:
         self.columns = tuple(columns)
         self.torn_path = path.with_name(path.stem + ".torn" + path.suffix)
         self._lock = lock
-        self._header: tuple[tuple[int, int], tuple[str, ...]] | None = None
+        #: ((device, inode), offset, raw header line, columns) of the file.
+        self._header: tuple[tuple[int, int], int, bytes, tuple[str, ...]] | None = None
 
     def append(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Append complete rows atomically and durably; `HistoryError` if impossible."""
@@ -354,10 +366,17 @@ class _LogFile:
                 fd = self._open()
                 try:
                     size = self._repair(fd)
-                    if size == 0:
+                    columns = self._file_columns(fd) if size else None
+                    if columns is None:
+                        if size:
+                            # Only blank lines (a damaged or hand-emptied file): nothing
+                            # to keep, so the log starts again with its header.
+                            log.warning("%s held only blank lines; it starts again with a "
+                                        "header", self.path)
+                            os.ftruncate(fd, 0)
+                            self._header = None
                         data = _encode(self.columns, rows, header=True)
                     else:
-                        columns = self._file_columns(fd)
                         if not set(self.columns) <= set(columns):
                             os.close(fd)
                             fd = -1
@@ -369,7 +388,7 @@ class _LogFile:
                 finally:
                     if fd >= 0:
                         os.close(fd)
-                if size == 0:
+                if columns is None:
                     _fsync_dir(self.path.parent)
         except (OSError, csv.Error) as exc:
             reason = getattr(exc, "strerror", None) or exc
@@ -444,34 +463,45 @@ class _LogFile:
                     "it was moved to %s", self.path, len(tail), self.torn_path)
         return cut
 
-    def _file_columns(self, fd: int) -> tuple[str, ...]:
+    def _file_columns(self, fd: int) -> tuple[str, ...] | None:
+        """The header of the file (its first non-blank line); None if it is all blank."""
         st = os.fstat(fd)
         key = (st.st_dev, st.st_ino)
         if self._header is not None and self._header[0] == key:
-            return self._header[1]
+            # Still the same header bytes? (A file rewritten in place keeps its inode.)
+            _, offset, raw, columns = self._header
+            if os.pread(fd, len(raw), offset) == raw:
+                return columns
         head, offset = b"", 0
-        while b"\n" not in head:
+        while True:
             block = os.pread(fd, 1 << 16, offset)
-            if not block:
-                break
             head += block
             offset += len(block)
-        line = head.split(b"\n", 1)[0].decode("utf-8", "replace")
-        columns = tuple(next(csv.reader([line]), []))
+            found = _NOT_BLANK.search(head)
+            if found is not None and (b"\n" in head[found.start():] or not block):
+                break
+            if not block:
+                return None  # only blank lines (or nothing)
+        start = head.rfind(b"\n", 0, found.start()) + 1
+        end = head.find(b"\n", start)
+        raw = head[start: end + 1 if end >= 0 else len(head)]
+        columns = tuple(next(csv.reader([raw.decode("utf-8", "replace").rstrip("\r\n")]),
+                             []))
         if "id" not in columns:
             raise HistoryError(f"{self.path} does not look like a Kling Studio log "
-                               "(its first line has no 'id' column).",
-                               hint="Move it away; the studio will start a new one.")
-        self._header = (key, columns)
+                               "(its first line has no 'id' column), so nothing was "
+                               "written to it.",
+                               hint="Move the file away; the studio will start a new one.")
+        self._header = (key, start, raw, columns)
         return columns
 
     def _migrate(self, columns: tuple[str, ...]) -> tuple[str, ...]:
         """Rewrite the file once with the columns this code knows added (lock held)."""
         new_columns = columns + tuple(c for c in self.columns if c not in columns)
         # surrogateescape: bytes that are not UTF-8 are copied back unchanged.
-        text = self.path.read_bytes().decode("utf-8", "surrogateescape")
-        reader = csv.reader(io.StringIO(text, newline=""))
-        next(reader, None)
+        lines = self.path.read_bytes().decode("utf-8", "surrogateescape").split("\n")
+        # Everything up to and including the old header (the first non-blank line).
+        first = next((i for i, line in enumerate(lines) if line.strip(" \t\r")), len(lines))
         fd, temp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".migrating",
                                     dir=self.path.parent)
         try:
@@ -479,9 +509,19 @@ class _LogFile:
             with open(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as out:
                 writer = csv.writer(out, lineterminator="\n")
                 writer.writerow(new_columns)
-                for record in reader:
-                    # Raw line breaks can only come from a foreign writer: make them ours.
-                    record = [_escape(v) if ("\n" in v or "\r" in v) else v for v in record]
+                # One record per physical line, each read alone: a damaged line (an
+                # unmatched quote, too many cells) is copied verbatim, never merged with
+                # the lines after it and never dropped. Blank lines hold nothing.
+                for line in lines[first + 1:]:
+                    if not line.strip(" \t\r"):
+                        continue
+                    try:
+                        record = _parse_line(line)
+                    except csv.Error:
+                        record = None
+                    if record is None or len(record) > len(columns):
+                        out.write(line + "\n")
+                        continue
                     writer.writerow(record + [""] * (len(new_columns) - len(record)))
                 out.flush()
                 os.fsync(out.fileno())
@@ -495,10 +535,61 @@ class _LogFile:
         return new_columns
 
 
+def _parse_line(line: str) -> list[str]:
+    """The cells of one physical line, read alone; `csv.Error` if it cannot be.
+
+    Strict: an unmatched quote, or text after a closing quote, makes the line
+    unreadable instead of swallowing or bending the cells after it.
+    """
+    if line.endswith("\r"):
+        line = line[:-1]
+    if '"' not in line and "\r" not in line:
+        return line.split(",")  # the common case, without a csv reader per line
+    return next(csv.reader([line], strict=True), [""])
+
+
+def _header_line(data: bytes) -> tuple[int, str | None]:
+    """(line number, text) of the first non-blank line; (0, None) if there is none."""
+    found = _NOT_BLANK.search(data)
+    if found is None:
+        return 0, None
+    start = data.rfind(b"\n", 0, found.start()) + 1
+    end = data.find(b"\n", start)
+    line = data[start: end if end >= 0 else len(data)].decode("utf-8", "replace")
+    return data.count(b"\n", 0, start) + 1, line.rstrip("\r")
+
+
 def _header_names(data: bytes) -> list[str]:
-    end = data.find(b"\n")
-    line = data[: end if end >= 0 else len(data)].decode("utf-8", "replace")
-    return next(csv.reader([line]), [])
+    line = _header_line(data)[1]
+    return next(csv.reader([line]), []) if line else []
+
+
+def _unique_names(names: Sequence[str]) -> list[str]:
+    """Column names as pandas makes them: blanks named, repeats numbered (`a`, `a.1`)."""
+    result: list[str] = []
+    for position, name in enumerate(names):
+        name = name or f"Unnamed: {position}"
+        candidate, count = name, 0
+        while candidate in result:
+            count += 1
+            candidate = f"{name}.{count}"
+        result.append(candidate)
+    return result
+
+
+def _all_records_seen(data: bytes, records: int) -> bool:
+    """Whether pandas found one record (or skipped row) per non-blank line of `data`.
+
+    Every record is one physical line, so a quoted cell that ran over a line end (an
+    unmatched quote joining records) always shows as fewer records than lines. The
+    common case costs one count of newlines; blank lines, which pandas skips, are
+    counted only when that does not match (runs of blank lines are undercounted, which
+    only makes the check fail safe: the file is then read line by line).
+    """
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1) - 1  # minus header
+    if records == lines:
+        return True
+    return records == lines - data.count(b"\n\n") - data.startswith(b"\n")
 
 
 def _read_csv(data: bytes, path: Path, numeric: Sequence[str] = ()) -> pd.DataFrame:
@@ -507,26 +598,108 @@ def _read_csv(data: bytes, path: Path, numeric: Sequence[str] = ()) -> pd.DataFr
     A malformed number (a hand-edited file) makes the fast typed parse fail; the file is
     then read as text and the numbers coerced, so one bad cell never hides the log.
     An unreadable row (too many cells) is skipped with a warning, never fatal.
+
+    When pandas cannot parse the file at all (an unmatched quote: "EOF inside string"),
+    or a quoted cell ran over the end of its line and so joined records, the file is
+    read again line by line (`_read_lines`): every record is one physical line, so
+    one damaged line costs only itself. A blank file is an empty log.
     """
     names = _header_names(data)
+    if not names:
+        return pd.DataFrame()
     typed = {name: ("float64" if name in numeric else object) for name in names}
     # Only numbers have blanks as NaN; an empty text cell stays "" (no NaN to clean up).
     blanks = {name: [""] for name in names if name in numeric}
     options: dict[str, Any] = dict(keep_default_na=False, na_values=blanks, index_col=False,
                                    engine="c", on_bad_lines="warn", encoding="utf-8",
                                    encoding_errors="replace")
+    frame: pd.DataFrame | None = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", pd.errors.ParserWarning)
         try:
-            frame = pd.read_csv(io.BytesIO(data), dtype=typed, **options)
-        except ValueError:
-            caught.clear()
-            frame = pd.read_csv(io.BytesIO(data), dtype=object, **options)
-            for name in numeric:
-                if name in frame:
-                    frame[name] = pd.to_numeric(frame[name], errors="coerce")
-    for warning in caught:
-        log.warning("%s: skipped unreadable rows: %s", path, str(warning.message).strip())
+            try:
+                frame = pd.read_csv(io.BytesIO(data), dtype=typed, **options)
+            except (pd.errors.ParserError, pd.errors.EmptyDataError):
+                raise
+            except ValueError:
+                caught.clear()
+                frame = pd.read_csv(io.BytesIO(data), dtype=object, **options)
+                for name in numeric:
+                    if name in frame:
+                        frame[name] = pd.to_numeric(frame[name], errors="coerce")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            log.warning("%s could not be read in one go (%s); reading it line by line",
+                        path, str(exc).strip())
+            frame = None
+    if frame is not None:
+        skipped = sum(str(w.message).count("Skipping line") for w in caught)
+        if _all_records_seen(data, len(frame) + skipped):
+            for warning in caught:
+                log.warning("%s: skipped unreadable rows (kept in the file): %s", path,
+                            str(warning.message).strip())
+            return frame
+        log.warning("%s has a quoted cell that runs over the end of its line (an "
+                    "unmatched quote?); reading it line by line", path)
+    return _read_lines(data, path, numeric)
+
+
+def _read_lines(data: bytes, path: Path, numeric: Sequence[str] = ()) -> pd.DataFrame:
+    """Parse a log one physical line at a time (the slow, forgiving way).
+
+    Lines that cannot be read alone (an unmatched quote, more cells than the header)
+    are skipped with a warning and stay in the file untouched; short lines are padded
+    with blanks, as pandas does.
+    """
+    header_number, header = _header_line(data)
+    if header is None:
+        return pd.DataFrame()
+    names = _unique_names(next(csv.reader([header]), []))
+    width = len(names)
+    body = data.decode("utf-8", "replace").split("\n")[header_number:]  # not splitlines()
+    rows: list[list[str]] = []
+    bad: list[str] = []
+
+    def take(index: int, cells: list[str]) -> None:
+        if len(cells) > width:
+            bad.append(f"line {header_number + 1 + index}: expected {width} fields, "
+                       f"saw {len(cells)}")
+        elif body[index].strip(" \t\r"):  # pandas skips blank lines
+            rows.append(cells + [""] * (width - len(cells)) if len(cells) < width else cells)
+
+    # One reader for speed; a record that took more than one line (a quote left open)
+    # or failed is read again line by line, each line alone.
+    reader = csv.reader(body, strict=True)
+    done = 0
+    collecting = gc.isenabled()
+    gc.disable()  # a hundred thousand lists, none cyclic: collections only cost time
+    try:
+        while True:
+            try:
+                cells: list[str] | None = next(reader)
+            except StopIteration:
+                break
+            except csv.Error:
+                cells = None
+            if cells is not None and reader.line_num == done + 1:
+                take(done, cells)
+            else:
+                for index in range(done, reader.line_num):
+                    try:
+                        take(index, _parse_line(body[index]))
+                    except csv.Error as exc:
+                        bad.append(f"line {header_number + 1 + index}: {exc}")
+            done = reader.line_num
+    finally:
+        if collecting:
+            gc.enable()
+    if bad:
+        shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+        log.warning("%s: skipped %d unreadable rows (kept in the file): %s", path, len(bad),
+                    shown)
+    frame = pd.DataFrame(rows, columns=names, dtype=object)
+    for name in numeric:
+        if name in frame:
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
     return frame
 
 
@@ -585,9 +758,9 @@ def _annotation_value(name: str, value: Any) -> str:
 
 def _annotation_table(data: bytes | None, path: Path) -> pd.DataFrame:
     """Latest value of each annotation field, indexed by id (raw text values)."""
-    if not data:
+    frame = _read_csv(data, path) if data else pd.DataFrame()
+    if frame.empty:
         return pd.DataFrame(columns=list(ANNOTATION_FIELDS), index=pd.Index([], name="id"))
-    frame = _read_csv(data, path)
     for name in ("id", "field", "value"):
         if name not in frame:
             frame[name] = ""
@@ -685,12 +858,21 @@ def _prepare(raw: pd.DataFrame, path: Path, price_per_second: float) -> pd.DataF
         columns[name] = series.reset_index(drop=True)
     # copy=False keeps one array per column: no costly consolidation into blocks.
     frame = pd.DataFrame(columns, copy=False)
-    # Rows written before costs were logged get the estimate, so spend is never blank.
-    missing_cost = frame["cost_usd"].isna() & (frame["status"] == "succeeded")
+    # Rows written before costs were logged get the estimate, so spend is never blank:
+    # successes, and failures that may have been billed (the outcome is unknown).
+    missing_cost = frame["cost_usd"].isna()
     if missing_cost.any():
+        missing_cost &= _maybe_billed(frame)
         seconds = pd.to_numeric(frame["duration"], errors="coerce")
         frame.loc[missing_cost, "cost_usd"] = (seconds * price_per_second)[missing_cost]
     return frame
+
+
+def _maybe_billed(frame: pd.DataFrame) -> pd.Series:
+    """Rows that cost money: successes, and failures whose outcome is unknown."""
+    status = frame["status"]
+    unknown = frame["error_type"] == "outcome_unknown" if "error_type" in frame else False
+    return (status == "succeeded") | ((status == "failed") & unknown)
 
 
 def _order_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -889,7 +1071,8 @@ class HistoryStats:
 
     `success_rate` is succeeded / (succeeded + failed); pending and interrupted
     generations have no outcome yet. Spend counts succeeded generations and failures
-    whose outcome is unknown (they may have been billed), at the estimated price.
+    whose outcome is unknown (they may have been billed), at the recorded or estimated
+    price; other failures count only a cost that was recorded for them.
     Days and months are in the studio's time zone.
     """
 
@@ -956,8 +1139,13 @@ def compute_stats(frame: pd.DataFrame, price_per_second: float = 0.28, *,
     times = frame["inference_s"][succeeded].dropna().reset_index(drop=True)
     seconds = _seconds(frame["duration"]).fillna(0.0).to_numpy()
     cost = frame["cost_usd"].to_numpy(dtype=float)
-    cost = np.where(np.isnan(cost), seconds * price_per_second, cost)
-    # Failures normally cost nothing; those that may have been billed carry a cost.
+    # A blank cost (a log from before costs were recorded) is estimated only where the
+    # generation may have been billed; other failures cost nothing. A recorded cost is
+    # kept as it is (`record_failure` records one only when the outcome is unknown).
+    blank = np.isnan(cost)
+    if blank.any():
+        billed = _maybe_billed(frame).to_numpy(dtype=bool)
+        cost = np.where(blank, np.where(billed, seconds * price_per_second, 0.0), cost)
     spend = np.where(succeeded | failed, cost, 0.0)
     ok_seconds = np.where(succeeded, seconds, 0.0)
     created = frame["created_at"]
@@ -1151,9 +1339,9 @@ class HistoryLog:
             history_sig = _signature(self.path)
             if cache.base is None or history_sig != cache.history_sig:
                 data = self._history.read_complete()
-                header = _encode(HISTORY_COLUMNS, [], header=True)
-                raw = _read_csv(data if data else header, self.path,
-                                numeric=_INT_COLUMNS + _FLOAT_COLUMNS)
+                if not data or _NOT_BLANK.search(data) is None:  # no file, or only blanks
+                    data = _encode(HISTORY_COLUMNS, [], header=True)
+                raw = _read_csv(data, self.path, numeric=_INT_COLUMNS + _FLOAT_COLUMNS)
                 cache.base = _prepare(raw, self.path, self.price_per_second)
                 cache.history_sig = history_sig
             annotations_sig = _signature(self.annotations_path)

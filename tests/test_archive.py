@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 
@@ -140,12 +143,16 @@ def test_an_existing_video_is_replaced_whole(archive, server):
     assert archive.path_for(GEN).read_bytes() == MP4
 
 
-def _succeeded(history: HistoryLog, url: str) -> str:
-    gen_id = history.record_pending(GenerationRequest.create("waves, drone shot", "5"))
-    history.record_success(gen_id, GenerationResult.parse({
-        "videos": [{"url": url, "duration": 5, "width": 1920, "height": 1088,
-                    "content_type": "video/mp4"}], "seed": 1, "timings": {"inference": 12},
-    }), elapsed_s=13)
+def _succeeded(history: HistoryLog, url: str, *, minutes_ago: float = 60) -> str:
+    """A generation that succeeded `minutes_ago` (its job long done, unless recent)."""
+    then = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+    with patch("kling.history._now_iso", lambda: then.isoformat(timespec="milliseconds")):
+        gen_id = history.record_pending(GenerationRequest.create("waves, drone shot", "5"))
+        history.record_success(gen_id, GenerationResult.parse({
+            "videos": [{"url": url, "duration": 5, "width": 1920, "height": 1088,
+                        "content_type": "video/mp4"}], "seed": 1,
+            "timings": {"inference": 12},
+        }), elapsed_s=13)
     return gen_id
 
 
@@ -174,3 +181,148 @@ def test_retry_missing_respects_the_limit(archive, server, tmp_path):
         _succeeded(history, server + "/video.mp4")
     assert archive.retry_missing(history, limit=2) == 2
     assert archive.retry_missing(history, limit=2) == 1
+
+
+# -- the archive folder cannot be written ----------------------------------------------------
+
+def test_videos_folder_that_is_a_file_raises_archive_error(archive, server):
+    archive.directory.parent.mkdir(parents=True)
+    archive.directory.write_bytes(b"not a folder")
+    with pytest.raises(ArchiveError) as info:
+        archive.download(GEN, server + "/video.mp4")
+    assert "is a file, not a folder" in str(info.value)
+    assert isinstance(info.value, KlingError) and info.value.kind == "archive"
+    assert archive.directory.read_bytes() == b"not a folder"  # untouched
+
+
+def test_data_dir_that_is_a_file_raises_archive_error(tmp_path, server):
+    (tmp_path / "data").write_bytes(b"x")
+    archive = VideoArchive(tmp_path / "data")
+    with pytest.raises(ArchiveError, match="could not be written to"):
+        archive.download(GEN, server + "/video.mp4")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_unwritable_videos_folder_raises_archive_error(archive, server):
+    archive.directory.mkdir(parents=True)
+    archive.directory.chmod(0o500)
+    try:
+        with pytest.raises(ArchiveError, match="Permission denied"):
+            archive.download(GEN, server + "/video.mp4")
+    finally:
+        archive.directory.chmod(0o700)
+
+
+def test_permission_denied_while_creating_the_folder_raises_archive_error(
+        archive, server, monkeypatch):
+    def denied(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", denied)
+    with pytest.raises(ArchiveError, match=r"could not be written to .*Permission denied"):
+        archive.download(GEN, server + "/video.mp4")
+
+
+def test_retry_missing_records_a_folder_that_is_a_file_and_goes_on(archive, server,
+                                                                   tmp_path):
+    history = HistoryLog(tmp_path / "data")
+    gen_id = _succeeded(history, server + "/video.mp4")
+    archive.directory.write_bytes(b"not a folder")
+    assert archive.retry_missing(history) == 0
+    assert "is a file" in history.get(gen_id)["archive_error"]
+
+
+# -- retries never race a job or erase a video -----------------------------------------------
+
+def test_retry_missing_leaves_recent_generations_to_their_job(archive, server, tmp_path):
+    history = HistoryLog(tmp_path / "data")
+    fresh = _succeeded(history, server + "/gone.mp4", minutes_ago=2)
+    size = history.path.stat().st_size
+    assert archive.retry_missing(history) == 0
+    assert history.path.stat().st_size == size  # nothing tried, nothing written
+    assert history.get(fresh)["archive_error"] == ""
+    # Once it is old enough, it is a candidate like any other.
+    assert archive.retry_missing(history, min_age_s=60) == 0
+    assert "may have expired" in history.get(fresh)["archive_error"]
+
+
+def test_a_recent_generation_whose_job_gave_up_is_retried(archive, server, tmp_path):
+    # Its job logged the failed download, so no download of it is running any more.
+    history = HistoryLog(tmp_path / "data")
+    gen_id = _succeeded(history, server + "/video.mp4", minutes_ago=1)
+    history.record_video_path(gen_id, None, archive_error="network down")
+    assert archive.retry_missing(history) == 1
+    row = history.get(gen_id)
+    assert row["video_path"] == str(archive.path_for(gen_id)) and row["archive_error"] == ""
+
+
+def test_retry_missing_skips_a_download_in_progress(archive, server, tmp_path):
+    history = HistoryLog(tmp_path / "data")
+    gen_id = _succeeded(history, server + "/video.mp4")
+    archive.directory.mkdir(parents=True)
+    (archive.directory / f".{gen_id}.0123abcd.part").write_bytes(b"\x00\x00")
+    assert archive.retry_missing(history) == 0
+    assert not archive.exists(gen_id) and history.get(gen_id)["archive_error"] == ""
+
+
+def test_retry_missing_never_erases_a_recorded_video_that_exists(archive, server, tmp_path):
+    history = HistoryLog(tmp_path / "data")
+    elsewhere = tmp_path / "old-layout" / "kept.mp4"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(MP4)
+    kept = _succeeded(history, server + "/gone.mp4")  # its link has expired
+    history.record_video_path(kept, str(elsewhere))
+    size = history.path.stat().st_size
+
+    assert archive.retry_missing(history, min_age_s=0) == 0
+    row = history.get(kept)
+    assert row["video_path"] == str(elsewhere) and row["archive_error"] == ""
+    assert history.path.stat().st_size == size  # not even a row was added
+    assert not archive.exists(kept)
+
+
+def test_retry_missing_replaces_a_recorded_video_that_is_gone(archive, server, tmp_path):
+    history = HistoryLog(tmp_path / "data")
+    lost = _succeeded(history, server + "/video.mp4")
+    expired = _succeeded(history, server + "/gone.mp4")
+    for gen_id in (lost, expired):
+        history.record_video_path(gen_id, str(tmp_path / "deleted" / f"{gen_id}.mp4"))
+
+    assert archive.retry_missing(history) == 1
+    assert history.get(lost)["video_path"] == str(archive.path_for(lost))
+    row = history.get(expired)
+    assert row["video_path"] == "" and "may have expired" in row["archive_error"]
+
+
+def test_a_failed_retry_never_overwrites_what_the_job_archived_meanwhile(
+        archive, server, tmp_path, monkeypatch):
+    # The job finished its own download while the retry's attempt was failing.
+    history = HistoryLog(tmp_path / "data")
+    gen_id = _succeeded(history, server + "/video.mp4")
+    real_download = VideoArchive.download
+
+    def job_wins_the_race(self, gen, url):
+        path = real_download(self, gen, url)  # what the job did
+        history.record_video_path(gen, str(path))
+        raise ArchiveError("The video could not be downloaded: the storage server "
+                           "answered 500.")
+
+    monkeypatch.setattr(VideoArchive, "download", job_wins_the_race)
+    assert archive.retry_missing(history) == 0
+    row = history.get(gen_id)
+    assert row["video_path"] == str(archive.path_for(gen_id)) and row["archive_error"] == ""
+
+    # Recorded by another process, in a place only the history knows about.
+    other = _succeeded(history, server + "/video.mp4")
+    elsewhere = tmp_path / "elsewhere.mp4"
+
+    def other_process_wins(self, gen, url):
+        elsewhere.write_bytes(MP4)
+        HistoryLog(tmp_path / "data").record_video_path(gen, str(elsewhere))
+        raise ArchiveError("The video could not be downloaded: the storage server "
+                           "answered 500.")
+
+    monkeypatch.setattr(VideoArchive, "download", other_process_wins)
+    assert archive.retry_missing(history) == 0
+    row = history.get(other)
+    assert row["video_path"] == str(elsewhere) and row["archive_error"] == ""

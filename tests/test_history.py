@@ -402,6 +402,48 @@ def test_default_stats_skip_hidden_and_are_cached(filled):
     assert filled.stats(today=date(2025, 2, 1)) is stats
 
 
+def test_spend_of_an_earlier_log_counts_no_unbilled_failures(log):
+    # Written before costs were recorded: failed rows have no cost_usd at all.
+    write_log(log.path, [
+        {"id": f"f{i}", "created_at": "2025-01-05T09:00:00+00:00", "status": "failed",
+         "prompt": "x", "duration": "10", "aspect_ratio": "16:9", "seed": i,
+         "error": "Firemoon could not generate this video."} for i in range(3)
+    ], columns=OLD_COLUMNS)
+    stats = log.stats(today=date(2025, 1, 5))
+    assert stats.failed == 3
+    assert (stats.spend_total, stats.spend_today, stats.spend_this_month) == (0, 0, 0)
+    assert stats.per_day["spend"].sum() == 0
+    assert log.get("f0")["cost_usd"] is None
+
+
+def test_spend_estimates_only_what_may_have_been_billed(log):
+    base = {"created_at": "2025-01-05T09:00:00+00:00", "prompt": "x", "duration": "10",
+            "aspect_ratio": "16:9", "seed": 1}
+    write_log(log.path, [
+        {**base, "id": "ok", "status": "succeeded"},                      # 2.80 estimated
+        {**base, "id": "unknown", "status": "failed",
+         "error_type": "outcome_unknown"},                                 # 2.80 estimated
+        {**base, "id": "declined", "status": "failed",
+         "error_type": "insufficient_credits"},                           # 0
+        {**base, "id": "malformed", "status": "failed", "cost_usd": 1.4,
+         "error_type": "malformed_response"},                             # 1.40 as recorded
+        {**base, "id": "zero", "status": "failed", "cost_usd": 0.0,
+         "error_type": "outcome_unknown"},                                # 0 as recorded
+        {**base, "id": "lost", "status": "interrupted"},                  # no outcome
+    ])
+    stats = log.stats(today=date(2025, 1, 5))
+    assert stats.spend_total == pytest.approx(2.8 + 2.8 + 1.4)
+    assert stats.spend_today == pytest.approx(7.0)
+    assert log.get("unknown")["cost_usd"] == pytest.approx(2.8)
+    assert log.get("declined")["cost_usd"] is None
+    # The same figures from this version's own records.
+    fresh = HistoryLog(log.data_dir / "fresh")
+    for error in (OutcomeUnknownError(), InsufficientCreditsError(status=402)):
+        fresh.record_failure(fresh.record_pending(request(duration="10")), error,
+                             elapsed_s=1)
+    assert fresh.stats().spend_total == pytest.approx(2.8)
+
+
 def test_stats_of_nothing(log):
     stats = log.stats()
     assert (stats.total, stats.success_rate, stats.inference_p50) == (0, None, None)
@@ -520,6 +562,134 @@ def test_a_torn_header_is_set_aside_and_the_log_restarts(log):
     gen_id = log.record_pending(request())
     assert log.torn_path.read_bytes() == b"id,created_at,sta\n"
     assert list(log.load()["id"]) == [gen_id]
+
+
+# -- damaged files: blank, unmatched quotes, no header ---------------------------------------
+
+@pytest.mark.parametrize("content", [b"", b"\n", b"\n\n  \n", b"\r\n"])
+@pytest.mark.parametrize("name", ["history.csv", "annotations.csv"])
+def test_a_blank_file_is_an_empty_log_and_the_next_append_writes_a_header(
+        log, content, name):
+    log.data_dir.mkdir(parents=True)
+    (log.data_dir / name).write_bytes(content)
+    assert log.load().empty and log.stats().total == 0
+
+    gen_id = log.record_pending(request("after the blank file"))
+    log.annotate(gen_id, rating=4)
+    for path, first in ((log.path, "id,created_at,status"),
+                        (log.annotations_path, "id,field,value")):
+        assert lines(path)[0].startswith(first)
+        assert pd.read_csv(path).shape[0] == 1
+    row = HistoryLog(log.data_dir).get(gen_id)
+    assert row["prompt"] == "after the blank file" and row["rating"] == 4
+
+
+def test_a_file_emptied_under_a_running_studio_gets_its_header_back(log):
+    log.record_pending(request("before"))
+    log.annotate(log.record_pending(request("rated")), rating=2)
+    log.path.write_bytes(b"\n")  # emptied in place: same inode, no header
+    log.annotations_path.write_bytes(b"")
+    gen_id = log.record_pending(request("after"))
+    log.annotate(gen_id, favourite=True)
+    assert lines(log.path)[0].startswith("id,created_at,status")
+    assert lines(log.annotations_path)[0] == "id,field,value,annotated_at"
+    frame = HistoryLog(log.data_dir).load()
+    assert list(frame["prompt"]) == ["after"] and bool(frame["favourite"].iloc[0])
+
+
+def test_blank_lines_before_the_header_are_skipped(log):
+    first = log.record_pending(request("one"))
+    log.path.write_bytes(b"\n\n" + log.path.read_bytes())
+    second = HistoryLog(log.data_dir).record_pending(request("two"))
+    assert sorted(HistoryLog(log.data_dir).load()["id"]) == sorted([first, second])
+
+
+UNMATCHED = '20250101-000000-deadbeef,2025-01-01T00:00:00+00:00,pending,"never closed,5,16:9,1'
+
+
+@pytest.mark.parametrize("later_prompt", [
+    "plain words",                    # pandas: "EOF inside string"
+    'a prompt, with "quotes"',        # pandas: joins lines without any error
+])
+def test_an_unmatched_quote_costs_only_its_own_line(log, caplog, later_prompt):
+    before = [log.record_pending(request(f"good {i}, with a comma")) for i in range(3)]
+    with open(log.path, "a", encoding="utf-8") as handle:
+        handle.write(UNMATCHED + "\n")
+    after = [log.record_pending(request(f"{later_prompt} {i}")) for i in range(3)]
+    log.record_success(after[0], result(), elapsed_s=16)
+    log.annotate(after[1], rating=5)
+
+    with caplog.at_level(logging.WARNING, logger="kling.history"):
+        reader = HistoryLog(log.data_dir)
+        frame = reader.load()
+        stats = reader.stats()
+    assert sorted(frame["id"]) == sorted(before + after)
+    assert "deadbeef" not in "".join(frame["id"])
+    assert reader.get(after[0])["status"] == "succeeded"
+    assert reader.get(after[1])["rating"] == 5
+    assert reader.get(after[2])["prompt"] == f"{later_prompt} 2"
+    assert stats.total == 6 and stats.succeeded == 1
+    assert "unexpected end of data" in caplog.text and "kept in the file" in caplog.text
+    # Skipped, never removed, and later appends still work around it.
+    assert UNMATCHED in lines(log.path)
+    last = log.record_pending(request("one more"))
+    assert UNMATCHED in lines(log.path)
+    assert HistoryLog(log.data_dir).get(last)["prompt"] == "one more"
+
+
+def test_an_unmatched_quote_in_annotations_costs_only_its_own_line(log, caplog):
+    a, b = log.record_pending(request("a")), log.record_pending(request("b"))
+    log.annotate(a, notes='first, "quoted" note')
+    broken = f'{b},notes,"never closed,2025-01-01T00:00:00+00:00'
+    with open(log.annotations_path, "a", encoding="utf-8") as handle:
+        handle.write(broken + "\n")
+    log.annotate(b, rating=4, tags="x, y")
+    log.annotate(a, review_status="approved")
+    with caplog.at_level(logging.WARNING, logger="kling.history"):
+        reader = HistoryLog(log.data_dir)
+        assert len(reader.load()) == 2 and reader.stats().total == 2
+    assert reader.get(a)["notes"] == 'first, "quoted" note'
+    assert reader.get(a)["review_status"] == "approved"
+    assert reader.get(b)["rating"] == 4 and reader.get(b)["tags"] == ["x", "y"]
+    assert reader.get(b)["notes"] == ""
+    assert "kept in the file" in caplog.text and broken in lines(log.annotations_path)
+
+
+def test_migrating_an_earlier_log_keeps_a_damaged_line_as_it_is(log, caplog):
+    rows = [{"id": f"old{i}", "created_at": f"2024-12-0{i}T09:00:00+00:00",
+             "status": "succeeded", "prompt": f"old, number {i}", "duration": "5",
+             "aspect_ratio": "16:9", "seed": i, "project": "p"} for i in (1, 2)]
+    write_log(log.path, rows[:1], columns=OLD_COLUMNS)
+    broken = 'old9,2024-12-09T09:00:00+00:00,succeeded,"never closed,5'
+    with open(log.path, "ab") as handle:
+        handle.write(broken.encode() + b"\n" + _encode(OLD_COLUMNS, rows[1:]))
+    gen_id = log.record_pending(request())  # migrates to this version's columns
+    assert set(HISTORY_COLUMNS) <= set(lines(log.path)[0].split(","))
+    assert broken in lines(log.path)  # copied verbatim, not merged with the next line
+    with caplog.at_level(logging.WARNING, logger="kling.history"):
+        frame = HistoryLog(log.data_dir).load().set_index("id")
+    assert sorted(frame.index) == sorted(["old1", "old2", gen_id])
+    assert frame.loc["old2", "prompt"] == "old, number 2"
+    assert frame.loc["old2", "project"] == "p"
+
+
+@pytest.mark.parametrize("name", ["history.csv", "annotations.csv"])
+def test_a_header_without_id_refuses_appends_clearly_and_loads_what_it_can(log, name):
+    gen_id = log.record_pending(request("kept"))
+    path = log.data_dir / name
+    path.write_text("created_at,status,prompt\n2025-01-01T00:00:00+00:00,succeeded,x\n")
+    before = path.read_bytes()
+    reader = HistoryLog(log.data_dir)
+    frame = reader.load()  # no KeyError
+    reader.stats()
+    if name == "history.csv":
+        assert frame.empty  # rows without ids cannot be told apart
+    else:
+        assert list(frame["id"]) == [gen_id] and frame["rating"].isna().all()
+    with pytest.raises(HistoryError, match="no 'id' column"):
+        reader.record_pending(request("new")) if name == "history.csv" else \
+            reader.annotate(gen_id, rating=3)
+    assert path.read_bytes() == before
 
 
 # -- load cache -----------------------------------------------------------------------------
