@@ -77,13 +77,13 @@ def render_form(studio: Studio, owner: str) -> None:
             format_func=lambda d: f"{d} s", persist_state="session",
             captions=[DURATION_CAPTIONS[d] for d in DURATIONS],
         )
-        aspect = right.radio(
+        right.radio(
             "Aspect ratio", ASPECT_RATIOS, key="gen_aspect", horizontal=True,
             persist_state="session",
             captions=[ASPECT_CAPTIONS[a] for a in ASPECT_RATIOS],
         )
         seed_col, dice_col, reuse_col = st.columns([3, 1, 2], vertical_alignment="bottom")
-        seed = seed_col.number_input(
+        seed_col.number_input(
             "Seed", key="gen_seed", value=None, min_value=0, max_value=MAX_SEED, step=1,
             persist_state="session",
             placeholder="Random", help="Leave empty for a new random seed each take; set "
@@ -105,8 +105,12 @@ def render_form(studio: Studio, owner: str) -> None:
                        f"${studio.settings.price_per_second:.2f} per second")
         render_coach(prompt or "")
 
-    if st.button("Generate", type="primary", icon=":material/play_arrow:", key="generate"):
-        submit(studio, owner, prompt, duration, aspect, seed, takes, template)
+    # A callback runs before the next run draws anything, so the sidebar's job count
+    # and the panel below already include what this click queued.
+    st.button("Generate", type="primary", icon=":material/play_arrow:", key="generate",
+              on_click=submit, args=(studio, owner))
+    for field, message in st.session_state.pop("gen_problems", {}).items():
+        st.error(f"**{FIELD_LABELS[field]}**: {message}", icon=":material/error:")
 
 
 def render_coach(prompt: str) -> None:
@@ -122,24 +126,25 @@ def render_coach(prompt: str) -> None:
             st.markdown(line)
 
 
-def submit(studio: Studio, owner: str, prompt: str | None, duration: str, aspect: str,
-           seed: int | None, takes: int, template: dict[str, Any] | None) -> None:
-    """Validate field by field; queue the takes only when everything is right."""
+def submit(studio: Studio, owner: str) -> None:
+    """The Generate button: validate field by field; queue the takes only when all is right."""
+    state = st.session_state
+    prompt, duration, aspect, seed = (state.get("gen_prompt"), state.get("gen_duration"),
+                                      state.get("gen_aspect"), state.get("gen_seed"))
     problems = validate_request(prompt, duration, aspect, seed)
     if problems:
-        for field, message in problems.items():
-            st.error(f"**{FIELD_LABELS[field]}**: {message}", icon=":material/error:")
+        state["gen_problems"] = problems
         return
     request = GenerationRequest.create(prompt, duration, aspect, seed)
-    template = template or {}
+    template = state.get("gen_template") or {}
     jobs = queue_jobs(
-        studio, plan_takes(request, takes), owner,
+        studio, plan_takes(request, state.get("gen_takes", 1)), owner,
         template_id=template.get("id"), template_version=template.get("version"),
         template_vars=template.get("vars"),
     )
     if jobs:
         st.toast(f"Queued {len(jobs)} video{'s' if len(jobs) > 1 else ''}. "
-             "Keep working — they appear below when ready.", icon=":material/movie:")
+                 "Keep working — they appear below when ready.", icon=":material/movie:")
 
 
 def render_batch(studio: Studio, owner: str) -> None:
