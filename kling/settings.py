@@ -7,6 +7,7 @@ logging the settings can never leak it.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -47,23 +48,27 @@ def parse_latency(text: str) -> tuple[float, float]:
     return low, high
 
 
-def _positive_int(name: str, text: str) -> int:
+def parse_whole(name: str, text: str, low: int, high: int | None = None) -> int:
+    """A whole-number setting within bounds; `SettingsError` naming `name` otherwise."""
     try:
         value = int(str(text).strip())
     except ValueError:
-        value = 0
-    if value < 1:
-        raise SettingsError(f"{name} must be a whole number of at least 1, not {text!r}")
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise SettingsError(f"{name} must be a whole number {bounds}, not {text!r}")
     return value
 
 
-def _non_negative_float(name: str, text: str) -> float:
+def parse_number(name: str, text: str, low: float, high: float | None = None) -> float:
+    """A finite numeric setting within bounds; `SettingsError` naming `name` otherwise."""
     try:
         value = float(str(text).strip())
     except ValueError:
-        value = -1.0
-    if value < 0:
-        raise SettingsError(f"{name} must be a number of at least 0, not {text!r}")
+        value = math.nan
+    if not math.isfinite(value) or value < low or (high is not None and value > high):
+        bounds = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
+        raise SettingsError(f"{name} must be a number {bounds}, not {text!r}")
     return value
 
 
@@ -125,10 +130,10 @@ class Settings:
             data_dir=Path(get("KLING_STUDIO_DATA_DIR") or "data"),
             sim_latency=parse_latency(latency) if latency else (3.0, 6.0),
             max_concurrency=(
-                _positive_int("KLING_MAX_CONCURRENCY", concurrency) if concurrency else 4
+                parse_whole("KLING_MAX_CONCURRENCY", concurrency, 1) if concurrency else 4
             ),
             price_per_second=(
-                _non_negative_float("KLING_PRICE_PER_SECOND", price) if price else 0.28
+                parse_number("KLING_PRICE_PER_SECOND", price, 0.0) if price else 0.28
             ),
         )
 

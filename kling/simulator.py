@@ -59,7 +59,9 @@ from urllib.parse import urlsplit
 
 from .models import ASPECT_RATIOS, DURATIONS, MAX_PROMPT_CHARS, MAX_SEED, MODEL_NAME
 from .render import RENDER_VERSION, frame_size, render_to_file
-from .settings import CREDITS_PATH, MODEL_PATH, Settings, SettingsError, parse_latency
+from .settings import (
+    CREDITS_PATH, MODEL_PATH, Settings, parse_latency, parse_number, parse_whole,
+)
 
 __all__ = ["Simulator", "SimulatorConfig", "main_simulator", "shared_simulator", "video_name"]
 
@@ -163,7 +165,7 @@ class SimulatorConfig:
             latency_text = get("KLING_SIM_LATENCY")
             latency = parse_latency(latency_text) if latency_text else cls.latency
             price_text = get("KLING_PRICE_PER_SECOND")
-            price = (_env_number("KLING_PRICE_PER_SECOND", price_text, 0.0)
+            price = (parse_number("KLING_PRICE_PER_SECOND", price_text, 0.0)
                      if price_text else cls.price_per_second)
         rate = get("KLING_SIM_RATE_LIMIT")
         balance = get("KLING_SIM_BALANCE")
@@ -174,40 +176,18 @@ class SimulatorConfig:
         return cls(
             api_key=get("KLING_SIM_API_KEY"),
             latency=latency,
-            rate_limit_per_minute=(_env_whole("KLING_SIM_RATE_LIMIT", rate, 1)
+            rate_limit_per_minute=(parse_whole("KLING_SIM_RATE_LIMIT", rate, 1)
                                    if rate else cls.rate_limit_per_minute),
-            starting_balance=(_env_number("KLING_SIM_BALANCE", balance, 0.0)
+            starting_balance=(parse_number("KLING_SIM_BALANCE", balance, 0.0)
                               if balance else cls.starting_balance),
             price_per_second=price,
-            failure_rate=(_env_number("KLING_SIM_FAILURE_RATE", failure_rate, 0.0, 1.0)
+            failure_rate=(parse_number("KLING_SIM_FAILURE_RATE", failure_rate, 0.0, 1.0)
                           if failure_rate else cls.failure_rate),
-            fail_first=_env_whole("KLING_SIM_FAIL_FIRST", fail_first, 0) if fail_first else 0,
-            force_status=(_env_whole("KLING_SIM_FORCE_STATUS", force, 400, 599)
+            fail_first=parse_whole("KLING_SIM_FAIL_FIRST", fail_first, 0) if fail_first else 0,
+            force_status=(parse_whole("KLING_SIM_FORCE_STATUS", force, 400, 599)
                           if force else None),
             video_dir=Path(video_dir) if video_dir else None,
         )
-
-
-def _env_whole(name: str, text: str, low: int, high: int | None = None) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < low or (high is not None and value > high):
-        bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        raise SettingsError(f"{name} must be a whole number {bounds}, not {text!r}")
-    return value
-
-
-def _env_number(name: str, text: str, low: float, high: float | None = None) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < low or (high is not None and value > high):
-        bounds = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
-        raise SettingsError(f"{name} must be a number {bounds}, not {text!r}")
-    return value
 
 
 # --- request bodies --------------------------------------------------------------------
