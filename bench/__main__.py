@@ -12,32 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import Figure
+from bench.common import Figure, table
 
 AREAS = ("client", "simulator", "history", "jobs", "history_page")
 OUT = Path(__file__).resolve().parent / "results" / "latest.md"
-
-
-def _format_value(value: float, unit: str) -> str:
-    if unit == "s" and value < 0.1:
-        return f"{value * 1000:.1f} ms"
-    if unit == "s":
-        return f"{value:.3f} s"
-    return f"{value:,.1f} {unit}"
-
-
-def table(figures: list[Figure]) -> str:
-    lines = [
-        "| area | figure | value | baseline | ratio | goal | met |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for f in figures:
-        lines.append(
-            f"| {f.area} | {f.name} | {_format_value(f.value, f.unit)} | "
-            f"{f.baseline_name}: {_format_value(f.baseline_value, f.unit)} | "
-            f"{f.ratio:.2f} | {f.goal} | {'yes' if f.met else '**no**'} |"
-        )
-    return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:

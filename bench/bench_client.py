@@ -19,7 +19,7 @@ from typing import Callable
 
 import requests
 
-from bench.common import Figure
+from bench.common import Figure, table
 from kling.client import KlingClient, RetryPolicy
 from kling.settings import MODEL_PATH
 
@@ -116,10 +116,4 @@ def run() -> list[Figure]:
 
 
 if __name__ == "__main__":
-    for figure in run():
-        print(f"{figure.name}: {figure.value * 1e6:.0f} µs "
-              f"({1 / figure.value:.0f} calls/s)")
-        print(f"{figure.baseline_name}: {figure.baseline_value * 1e6:.0f} µs "
-              f"({1 / figure.baseline_value:.0f} calls/s)")
-        print(f"ratio {figure.ratio:.3f} (goal {figure.goal}): "
-              f"{'met' if figure.met else 'NOT met'}")
+    print(table(run()))

@@ -19,7 +19,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bench.common import Figure, best_of
+from bench.common import Figure, best_of, table
 from kling.history import HISTORY_COLUMNS, HistoryLog, _encode, process_owner
 from kling.models import GenerationRequest
 
@@ -128,8 +128,4 @@ def run() -> list[Figure]:
 
 
 if __name__ == "__main__":
-    for figure in run():
-        print(f"{figure.name}: {figure.value * 1000:.2f} ms "
-              f"(baseline {figure.baseline_name}: {figure.baseline_value * 1000:.2f} ms, "
-              f"ratio {figure.ratio:.2f}; goal {figure.goal}: "
-              f"{'met' if figure.met else 'NOT met'})")
+    print(table(run()))

@@ -26,7 +26,7 @@ from typing import Iterator
 from streamlit.testing.v1 import AppTest
 
 from bench.bench_history import write_synthetic_log
-from bench.common import Figure
+from bench.common import Figure, table
 
 ROOT = Path(__file__).resolve().parents[1]
 LARGE, SMALL = 100_000, 100
@@ -119,6 +119,4 @@ def run() -> list[Figure]:
 
 
 if __name__ == "__main__":
-    from bench.__main__ import table
-
     print(table(run()))

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
-from bench.common import Figure
+from bench.common import Figure, table
 from kling.client import KlingClient, RetryPolicy
 from kling.history import HistoryLog
 from kling.jobs import JobQueue
@@ -84,5 +84,4 @@ def run() -> list[Figure]:
 
 
 if __name__ == "__main__":
-    for figure in run():
-        print(figure, f"speed-up {1 / figure.ratio:.1f}x")
+    print(table(run()))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from bench.common import Figure
+from bench.common import Figure, table
 from kling.render import render_video
 from kling.simulator import SimulatorConfig
 
@@ -47,8 +47,4 @@ def run() -> list[Figure]:
 
 
 if __name__ == "__main__":
-    for figure in run():
-        print(f"{figure.name}: {figure.value:.3f} {figure.unit} "
-              f"(baseline {figure.baseline_name} {figure.baseline_value:g} {figure.unit}, "
-              f"ratio {figure.ratio:.3f}; goal {figure.goal}: "
-              f"{'met' if figure.met else 'NOT met'})")
+    print(table(run()))

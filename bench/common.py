@@ -42,3 +42,25 @@ def best_of(fn: Callable[[], object], repeat: int = 5) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def _format_value(value: float, unit: str) -> str:
+    if unit == "s" and value < 0.1:
+        return f"{value * 1000:.1f} ms"
+    if unit == "s":
+        return f"{value:.3f} s"
+    return f"{value:,.1f} {unit}"
+
+
+def table(figures: list[Figure]) -> str:
+    lines = [
+        "| area | figure | value | baseline | ratio | goal | met |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in figures:
+        lines.append(
+            f"| {f.area} | {f.name} | {_format_value(f.value, f.unit)} | "
+            f"{f.baseline_name}: {_format_value(f.baseline_value, f.unit)} | "
+            f"{f.ratio:.2f} | {f.goal} | {'yes' if f.met else '**no**'} |"
+        )
+    return "\n".join(lines)
