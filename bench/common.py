@@ -53,6 +53,7 @@ def _format_value(value: float, unit: str) -> str:
 
 
 def table(figures: list[Figure]) -> str:
+    """The figures as the Markdown table that `make bench` writes and the README shows."""
     lines = [
         "| area | figure | value | baseline | ratio | goal | met |",
         "| --- | --- | --- | --- | --- | --- | --- |",
