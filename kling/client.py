@@ -430,9 +430,11 @@ def _balance_from(data: Any) -> float | None:
 class KlingClient:
     """Client of the Firemoon Kling 2.1 Master API (thread-safe; share one per process).
 
-    `api_key` and `base_url` default from `Settings.load()` (or `settings`). The connect
-    and read timeouts are separate; the read timeout is generous because a 10 s video
-    takes the longest to make. Retries follow `retry` (`RetryPolicy()` by default).
+    `api_key`, `base_url` and `read_timeout` default from `Settings.load()` (or
+    `settings`). The connect timeout is short, since nothing is sent before it; the read
+    timeout is `KLING_GENERATION_TIMEOUT` (15 minutes by default), because hosts of this
+    model report up to 14 minutes for a 10 s video and giving up early leaves a video
+    that may be billed without a result. Retries follow `retry` (`RetryPolicy()`).
     """
 
     def __init__(
@@ -441,15 +443,16 @@ class KlingClient:
         base_url: str | None = None,
         *,
         connect_timeout: float = 10.0,
-        read_timeout: float = 120.0,
+        read_timeout: float | None = None,
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
         settings: Settings | None = None,
     ) -> None:
-        if api_key is None or base_url is None:
+        if api_key is None or base_url is None or read_timeout is None:
             settings = settings or Settings.load()
             api_key = settings.api_key if api_key is None else api_key
             base_url = settings.base_url if base_url is None else base_url
+            read_timeout = settings.generation_timeout if read_timeout is None else read_timeout
         base_url = base_url.strip().rstrip("/")
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -504,7 +507,7 @@ class KlingClient:
         *,
         request: GenerationRequest | None = None,
     ) -> GenerationResult:
-        """Generate one video and return the parsed answer (synchronous, 10-30 s).
+        """Generate one video and return the parsed answer (synchronous; seconds to minutes).
 
         Pass the fields, or a ready `request`. Invalid fields raise `InvalidRequestError`
         naming every problem, and nothing is sent. Other failures raise the matching

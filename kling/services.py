@@ -73,7 +73,7 @@ def open_studio(settings: Settings | None = None, *, retry_downloads: bool = Tru
     settings = settings or Settings.load()
     base_url, api_key = backend(settings)
     # The queue waits out rate limits itself, visibly, so its client does not.
-    client = KlingClient(api_key=api_key, base_url=base_url,
+    client = KlingClient(api_key=api_key, base_url=base_url, settings=settings,
                          retry=RetryPolicy(retry_rate_limits=False))
     history = HistoryLog(settings.data_dir, price_per_second=settings.price_per_second)
     archive = VideoArchive(settings.data_dir)

@@ -1,8 +1,14 @@
-"""Studio settings: environment first, then `.streamlit/secrets.toml`, then defaults.
+"""Studio settings: environment first, then the secrets file, then defaults.
 
 One frozen `Settings` object describes where the API is, where data lives and how the
-simulator and the queue behave. The API key is kept out of `repr` so that printing or
-logging the settings can never leak it.
+simulator and the queue behave. `SETTINGS` is the one table of names, defaults and
+meanings; `Settings.load()` reads it and README's settings table says the same.
+The API key is kept out of `repr` so that printing or logging the settings can never
+leak it.
+
+The secrets file is found through `KLING_SECRETS_FILE` (default
+`.streamlit/secrets.toml`), read from the environment only: a test points it at an
+empty file of its own, so no test can ever pick up a configured account's key.
 """
 
 from __future__ import annotations
@@ -12,19 +18,12 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Mapping, NamedTuple
 
 DEFAULT_BASE_URL = "https://firemoon.studio"
 MODEL_PATH = "/api/v1/kling/kling-2-1-master"
 CREDITS_PATH = "/api/credits/balance"
-
-SETTING_NAMES = (
-    "FIREMOON_API_KEY",
-    "FIREMOON_BASE_URL",
-    "KLING_STUDIO_DATA_DIR",
-    "KLING_SIM_LATENCY",
-    "KLING_MAX_CONCURRENCY",
-    "KLING_PRICE_PER_SECOND",
-)
+DEFAULT_SECRETS_FILE = Path(".streamlit") / "secrets.toml"
 
 
 class SettingsError(ValueError):
@@ -35,41 +34,88 @@ def parse_latency(text: str) -> tuple[float, float]:
     """Parse `KLING_SIM_LATENCY`: a number of seconds (`"2"`) or a range (`"3-6"`)."""
     raw = str(text).strip()
     parts = raw.split("-") if "-" in raw[1:] else [raw]
+    problem = f"KLING_SIM_LATENCY must be seconds like '4' or a range like '3-6', not {raw[:40]!r}"
     try:
         low, high = (float(parts[0]), float(parts[-1]))
     except ValueError:
-        raise SettingsError(
-            f"KLING_SIM_LATENCY must be seconds like '4' or a range like '3-6', not {raw!r}"
-        ) from None
-    if len(parts) > 2 or low < 0 or high < low:
-        raise SettingsError(
-            f"KLING_SIM_LATENCY must be seconds like '4' or a range like '3-6', not {raw!r}"
-        )
+        raise SettingsError(problem) from None
+    if len(parts) > 2 or not (math.isfinite(low) and math.isfinite(high)) or low < 0 \
+            or high < low:
+        raise SettingsError(problem)
     return low, high
 
 
 def parse_whole(name: str, text: str, low: int, high: int | None = None) -> int:
     """A whole-number setting within bounds; `SettingsError` naming `name` otherwise."""
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        value = None
+    raw = str(text).strip()
+    # int() of thousands of digits is slow and then refused by Python itself.
+    value = int(raw) if len(raw) <= 18 and raw.lstrip("+-").isdigit() else None
     if value is None or value < low or (high is not None and value > high):
         bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        raise SettingsError(f"{name} must be a whole number {bounds}, not {text!r}")
+        raise SettingsError(f"{name} must be a whole number {bounds}, not {raw[:40]!r}")
     return value
 
 
 def parse_number(name: str, text: str, low: float, high: float | None = None) -> float:
     """A finite numeric setting within bounds; `SettingsError` naming `name` otherwise."""
+    raw = str(text).strip()
     try:
-        value = float(str(text).strip())
+        value = float(raw) if len(raw) <= 40 else math.nan
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or value < low or (high is not None and value > high):
         bounds = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
-        raise SettingsError(f"{name} must be a number {bounds}, not {text!r}")
+        raise SettingsError(f"{name} must be a number {bounds}, not {raw[:40]!r}")
     return value
+
+
+def _base_url(text: str) -> str:
+    url = text.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise SettingsError(
+            f"FIREMOON_BASE_URL must start with http:// or https://, not {url[:80]!r}")
+    return url
+
+
+class Setting(NamedTuple):
+    """One row of the settings table."""
+
+    name: str
+    attribute: str
+    default: Any
+    parse: Callable[[str], Any]
+    meaning: str
+
+
+#: Every setting the studio reads (environment, then secrets file, then `default`).
+SETTINGS: tuple[Setting, ...] = (
+    Setting("FIREMOON_API_KEY", "api_key", None, str,
+            "Bearer key; unset means demo mode. Never written to disk, logs or pages"),
+    Setting("FIREMOON_BASE_URL", "base_url", DEFAULT_BASE_URL, _base_url,
+            "API root; the model path is appended"),
+    Setting("KLING_STUDIO_DATA_DIR", "data_dir", Path("data"), Path,
+            "history log, template library, video archive"),
+    Setting("KLING_SIM_LATENCY", "sim_latency", (3.0, 6.0), parse_latency,
+            "simulator latency in seconds: a number or a range `a-b`"),
+    Setting("KLING_MAX_CONCURRENCY", "max_concurrency", 4,
+            lambda t: parse_whole("KLING_MAX_CONCURRENCY", t, 1),
+            "generations in flight at once"),
+    Setting("KLING_PRICE_PER_SECOND", "price_per_second", 0.28,
+            lambda t: parse_number("KLING_PRICE_PER_SECOND", t, 0.0),
+            "USD per second of output, for cost estimates"),
+    Setting("KLING_GENERATION_TIMEOUT", "generation_timeout", 900.0,
+            lambda t: parse_number("KLING_GENERATION_TIMEOUT", t, 1.0, 24 * 3600.0),
+            "seconds to wait for one generation call (hosts report 1-14 min)"),
+)
+#: Read from the environment only, never from the file it names.
+SECRETS_FILE_SETTING = "KLING_SECRETS_FILE"
+
+
+def secrets_file(environ: Mapping[str, str] | None = None) -> Path:
+    """Where secrets are read from: `KLING_SECRETS_FILE`, else `.streamlit/secrets.toml`."""
+    env = os.environ if environ is None else environ
+    value = (env.get(SECRETS_FILE_SETTING) or "").strip()
+    return Path(value) if value else DEFAULT_SECRETS_FILE
 
 
 def read_secrets_file(path: Path) -> dict[str, str]:
@@ -79,21 +125,27 @@ def read_secrets_file(path: Path) -> dict[str, str]:
             data = tomllib.load(handle)
     except FileNotFoundError:
         return {}
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise SettingsError(f"{path} cannot be read: {exc.strerror}") from None
     return {k: str(v) for k, v in data.items() if isinstance(v, (str, int, float))}
+
+
+_DEFAULTS = {s.attribute: s.default for s in SETTINGS}
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable about the studio. Build it with `Settings.load()`."""
 
-    api_key: str | None = field(default=None, repr=False)
-    base_url: str = DEFAULT_BASE_URL
-    data_dir: Path = Path("data")
-    sim_latency: tuple[float, float] = (3.0, 6.0)
-    max_concurrency: int = 4
-    price_per_second: float = 0.28
+    api_key: str | None = field(default=_DEFAULTS["api_key"], repr=False)
+    base_url: str = _DEFAULTS["base_url"]
+    data_dir: Path = _DEFAULTS["data_dir"]
+    sim_latency: tuple[float, float] = _DEFAULTS["sim_latency"]
+    max_concurrency: int = _DEFAULTS["max_concurrency"]
+    price_per_second: float = _DEFAULTS["price_per_second"]
+    generation_timeout: float = _DEFAULTS["generation_timeout"]
 
     @property
     def demo(self) -> bool:
@@ -103,12 +155,12 @@ class Settings:
     @classmethod
     def load(
         cls,
-        environ: dict[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
         secrets_path: Path | None = None,
     ) -> "Settings":
-        """Read the settings: environment, then secrets file, then defaults."""
+        """Read the settings: environment, then the secrets file, then defaults."""
         env = os.environ if environ is None else environ
-        secrets = read_secrets_file(secrets_path or Path(".streamlit") / "secrets.toml")
+        secrets = read_secrets_file(secrets_path or secrets_file(env))
 
         def get(name: str) -> str | None:
             value = env.get(name)
@@ -116,26 +168,11 @@ class Settings:
                 value = secrets.get(name)
             return None if value is None or str(value).strip() == "" else str(value).strip()
 
-        base_url = (get("FIREMOON_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-        if not base_url.startswith(("http://", "https://")):
-            raise SettingsError(
-                f"FIREMOON_BASE_URL must start with http:// or https://, not {base_url!r}"
-            )
-        latency = get("KLING_SIM_LATENCY")
-        concurrency = get("KLING_MAX_CONCURRENCY")
-        price = get("KLING_PRICE_PER_SECOND")
-        return cls(
-            api_key=get("FIREMOON_API_KEY"),
-            base_url=base_url,
-            data_dir=Path(get("KLING_STUDIO_DATA_DIR") or "data"),
-            sim_latency=parse_latency(latency) if latency else (3.0, 6.0),
-            max_concurrency=(
-                parse_whole("KLING_MAX_CONCURRENCY", concurrency, 1) if concurrency else 4
-            ),
-            price_per_second=(
-                parse_number("KLING_PRICE_PER_SECOND", price, 0.0) if price else 0.28
-            ),
-        )
+        values = {}
+        for setting in SETTINGS:
+            text = get(setting.name)
+            values[setting.attribute] = setting.default if text is None else setting.parse(text)
+        return cls(**values)
 
     def estimate_cost(self, seconds: float, takes: int = 1) -> float:
         """USD estimate for `takes` videos of `seconds` each (billing is per output second)."""

@@ -1,14 +1,48 @@
-"""Shared fixtures: every test gets its own data directory and a fast demo simulator."""
+"""Shared fixtures: every test is isolated from any configured account, gets its own
+data directory and a fast demo simulator."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from isolation import KeyVisible, check_no_outside_key, without_outside_settings
+from kling.settings import SECRETS_FILE_SETTING
+
 ROOT = Path(__file__).resolve().parents[1]
 #: AppTest resolves relative paths against the calling test file, so pass this one.
 APP = str(ROOT / "app.py")
+_RUN_DIR = Path(tempfile.mkdtemp(prefix="kling-tests-"))
+#: The run's own empty secrets file, for what starts before a test's own (module fixtures).
+RUN_SECRETS = _RUN_DIR / "secrets.toml"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any test module is imported: nothing in this process, nor any process it
+    # starts, inherits the machine's studio settings or reads the repo's secrets file.
+    RUN_SECRETS.write_text("")
+    for name in set(os.environ) - set(without_outside_settings(os.environ)):
+        del os.environ[name]
+    os.environ[SECRETS_FILE_SETTING] = str(RUN_SECRETS)
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path_factory, monkeypatch) -> Path:
+    """Each test: no outside `FIREMOON_*`/`KLING_*`, an empty secrets file of its own,
+    and a run stopped at once if a key is visible all the same."""
+    for name in set(os.environ) - set(without_outside_settings(os.environ)):
+        monkeypatch.delenv(name)
+    secrets = tmp_path_factory.mktemp("secrets") / "secrets.toml"
+    secrets.write_text("")
+    monkeypatch.setenv(SECRETS_FILE_SETTING, str(secrets))
+    try:
+        check_no_outside_key(os.environ)
+    except KeyVisible as exc:
+        pytest.exit(str(exc), returncode=3)
+    return secrets
 
 
 @pytest.fixture
@@ -17,11 +51,6 @@ def studio_env(tmp_path, monkeypatch) -> Path:
 
     Returns the data directory. Pages built by AppTest read these settings.
     """
-    for name in ("FIREMOON_API_KEY", "FIREMOON_BASE_URL", "KLING_MAX_CONCURRENCY",
-                 "KLING_SIM_FAILURE_RATE", "KLING_SIM_FAIL_FIRST", "KLING_SIM_FORCE_STATUS",
-                 "KLING_SIM_API_KEY", "KLING_SIM_RATE_LIMIT", "KLING_SIM_BALANCE",
-                 "KLING_SIM_VIDEO_DIR"):
-        monkeypatch.delenv(name, raising=False)
     data_dir = tmp_path / "data"
     monkeypatch.setenv("KLING_STUDIO_DATA_DIR", str(data_dir))
     monkeypatch.setenv("KLING_SIM_LATENCY", "0")

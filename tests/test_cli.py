@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from isolation import isolated_environ
 from kling.history import HistoryLog
 from scripted_server import Reply, ScriptedServer, closed_port, success_body
 
@@ -51,11 +52,8 @@ BAD_BATCH_CSV = (
 
 
 def cli_env(data_dir: Path, **settings: str) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(("FIREMOON_", "KLING_"))}
-    env.update({"KLING_STUDIO_DATA_DIR": str(data_dir), "KLING_SIM_LATENCY": "0",
-                "PYTHONUNBUFFERED": "1", **settings})
-    return env
+    return isolated_environ(KLING_STUDIO_DATA_DIR=str(data_dir),
+                            KLING_SIM_LATENCY="0", PYTHONUNBUFFERED="1", **settings)
 
 
 @dataclass

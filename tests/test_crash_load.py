@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from helpers_crash_load import BODY, prompt_for, result_for
+from isolation import isolated_environ
 from kling.history import HistoryLog
 from kling.models import GenerationRequest
 from kling.templates import TemplateLibrary
@@ -41,11 +42,8 @@ KEY = "fm_live_crash-SECRET-141421"
 
 
 def child_env(data_dir: Path, **settings: str) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(("FIREMOON_", "KLING_"))}
-    env.update({"KLING_STUDIO_DATA_DIR": str(data_dir), "KLING_SIM_LATENCY": "0",
-                "PYTHONPATH": str(ROOT), **settings})
-    return env
+    return isolated_environ(KLING_STUDIO_DATA_DIR=str(data_dir),
+                            KLING_SIM_LATENCY="0", PYTHONPATH=str(ROOT), **settings)
 
 
 def wait_for(condition, timeout: float, what: str) -> None:

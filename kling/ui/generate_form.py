@@ -15,7 +15,7 @@ from kling.jobs import plan_takes
 from kling.models import ASPECT_RATIOS, DURATIONS, MAX_PROMPT_CHARS, MAX_SEED, GenerationRequest, validate_request
 from kling.services import Studio
 from kling.ui.jobs_panel import queue_jobs
-from kling.ui.templates_common import md
+from kling.ui.text import literal
 
 FIELD_LABELS = {"prompt": "Prompt", "duration": "Duration", "aspect_ratio": "Aspect ratio",
                 "seed": "Seed"}
@@ -55,7 +55,7 @@ def render_form(studio: Studio, owner: str) -> None:
     template = st.session_state.get("gen_template")
     if template:
         note, clear = st.columns([5, 1])
-        note.info(f"From template **{md(template['name'])}** (version {template['version']}). "
+        note.info(f"From template **{literal(template['name'])}** (version {template['version']}). "
                   "Generations will record it.", icon=":material/library_books:")
         if clear.button("Detach", help="Stop recording the template for new generations"):
             st.session_state.pop("gen_template", None)

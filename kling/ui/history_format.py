@@ -52,12 +52,6 @@ def text(value: Any, empty: str = "") -> str:
     return empty if blank(value) else str(value)
 
 
-def escape_markdown(value: str) -> str:
-    """Text from the log shown inside Markdown exactly as written (no links, no HTML)."""
-    special = "\\`*_{}[]()#+-.!|<>~:$"
-    return "".join("\\" + ch if ch in special else ch for ch in value)
-
-
 def short(value: Any, limit: int = 140) -> str:
     """A prompt on one line, cut at a word near `limit` characters."""
     line = " ".join(text(value).split())

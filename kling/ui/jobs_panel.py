@@ -13,7 +13,7 @@ from kling.models import GenerationRequest
 from kling.services import Studio
 from kling.templates import TemplateError
 from kling.ui.state import HISTORY_PAGE
-from kling.ui.templates_common import md
+from kling.ui.text import literal
 from kling.ui.video import download_video_button, play_video
 
 REFRESH_SECONDS = 1.0
@@ -28,9 +28,9 @@ _STATUS_LABELS = {
 
 def _template_name(studio: Studio, template_id: str) -> str:
     try:
-        return f"“{md(studio.templates.get(template_id).name)}”"
+        return f"“{literal(studio.templates.get(template_id).name)}”"
     except TemplateError:  # deleted since: its id still says which one it was
-        return md(template_id)
+        return literal(template_id)
 
 
 def _settings_line(studio: Studio, job: Job) -> str:

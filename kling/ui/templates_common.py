@@ -14,13 +14,13 @@ import streamlit as st
 
 from kling.templates import TemplateError, TemplateLibrary
 from kling.ui.state import GENERATE_PAGE
+from kling.ui.text import literal
 
 SELECTED = "tpl_selected"
 #: `SELECTED` holds this instead of an id while a new template is being written.
 NEW = "__new__"
 MODES = ("Use", "Edit", "Versions")
 _NOTICE = "tpl_notice"
-_MARKDOWN_SPECIALS = set("\\`*_{}[]()<>#+-.!|~$:")
 
 
 def library_problem(library: TemplateLibrary) -> str | None:
@@ -34,11 +34,6 @@ def library_problem(library: TemplateLibrary) -> str | None:
     return None
 
 
-def md(text: str) -> str:
-    """`text` with every Markdown character escaped: names and hints show as typed."""
-    return "".join("\\" + c if c in _MARKDOWN_SPECIALS else c for c in text).replace("\n", " ")
-
-
 _BLANK_OR_BRACE = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -47,11 +42,11 @@ def highlight_blanks(body: str) -> str:
     shown as typed (`{{`/`}}` as single braces)."""
     pieces, position = [], 0
     for match in _BLANK_OR_BRACE.finditer(body):
-        pieces.append(md(body[position:match.start()]))
+        pieces.append(literal(body[position:match.start()]))
         name = match.group(1)
-        pieces.append(f":violet-background[{md(name)}]" if name else md(match.group(0)[0]))
+        pieces.append(f":violet-background[{literal(name)}]" if name else literal(match.group(0)[0]))
         position = match.end()
-    pieces.append(md(body[position:]))
+    pieces.append(literal(body[position:]))
     return "".join(pieces)
 
 
@@ -96,7 +91,7 @@ def show_notice(place: str, owner: str = "") -> None:
     if not notice:
         return
     show = st.error if notice["error"] else st.success
-    show(md(notice["text"]), icon=notice["icon"])
+    show(literal(notice["text"]), icon=notice["icon"])
     if notice["link"]:
         st.page_link(GENERATE_PAGE, label="See them on the Generate page",
                      icon=":material/movie:", query_params={"s": owner})

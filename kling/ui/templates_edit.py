@@ -26,7 +26,8 @@ from kling.templates import (
     TemplateVariable,
     sync_variables,
 )
-from kling.ui.templates_common import label_of, local_time, md, notify, select
+from kling.ui.templates_common import label_of, local_time, notify, select
+from kling.ui.text import literal
 
 NEW_PREFIX = "tpl_draft"
 _CHECKED = "checked"  # suffix of the flag "a save was tried": from then on, errors show live
@@ -113,7 +114,7 @@ def _cancel_new() -> None:
 
 def _field_error(errors: dict[str, str], field: str) -> None:
     if field in errors:
-        st.error(md(errors[field]), icon=":material/error:")
+        st.error(literal(errors[field]), icon=":material/error:")
 
 
 def render_editor(library: TemplateLibrary, base: Template | None) -> None:
@@ -212,8 +213,8 @@ def _draft_preview(fields: dict[str, Any]) -> None:
     except TemplateError:
         return  # the body's own error is already shown under it
     report = review_prompt(preview)
-    st.caption(f"With the examples: “{md(preview)}” · {report.char_count} characters · "
-               f"coach: {md(report.summary)}")
+    st.caption(f"With the examples: “{literal(preview)}” · {report.char_count} characters · "
+               f"coach: {literal(report.summary)}")
 
 
 # -- actions on a template -----------------------------------------------------------------
@@ -251,7 +252,7 @@ def confirm_delete_if_asked(library: TemplateLibrary, template: Template) -> Non
 @st.dialog("Delete this template?", on_dismiss=_dismiss_delete)
 def _delete_dialog(library: TemplateLibrary, template: Template) -> None:
     count = len(library.versions(template.id))
-    st.markdown(f"**{md(template.name)}** and its {count} version{'s' if count > 1 else ''} "
+    st.markdown(f"**{literal(template.name)}** and its {count} version{'s' if count > 1 else ''} "
                 "will be deleted for the whole team. Videos already made from it stay in "
                 "History.")
     left, right = st.columns(2)

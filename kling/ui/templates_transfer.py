@@ -14,7 +14,8 @@ from datetime import date
 import streamlit as st
 
 from kling.templates import MAX_IMPORT_BYTES, ImportPlan, TemplateError, TemplateLibrary
-from kling.ui.templates_common import md, notify, show_notice
+from kling.ui.templates_common import notify, show_notice
+from kling.ui.text import literal
 
 _UPLOAD_ROUND = "tpl_import_round"  # bumped after an import, to empty the uploader
 _PROBLEMS_SHOWN = 8
@@ -64,7 +65,7 @@ def render_import(library: TemplateLibrary) -> None:
         try:
             saved = library.apply_import(plan, resolution)
         except TemplateError as exc:
-            st.error(md(exc.message + " Nothing was imported."), icon=":material/error:")
+            st.error(literal(exc.message + " Nothing was imported."), icon=":material/error:")
             return
         st.session_state[_UPLOAD_ROUND] = st.session_state.get(_UPLOAD_ROUND, 0) + 1
         names = ", ".join(f"“{t.name}”" for t in saved[:5]) + (" …" if len(saved) > 5 else "")
@@ -76,10 +77,10 @@ def render_import(library: TemplateLibrary) -> None:
 
 def import_problem(file_name: str, error: TemplateError) -> str:
     """The core's reasons a file cannot be imported, as Markdown: one line per problem."""
-    head = f"**{md(file_name)}** cannot be imported, so the library is unchanged."
+    head = f"**{literal(file_name)}** cannot be imported, so the library is unchanged."
     if not error.problems:
-        return f"{head} {md(error.message)}"
-    shown = [f"- {md(problem)}" for problem in error.problems[:_PROBLEMS_SHOWN]]
+        return f"{head} {literal(error.message)}"
+    shown = [f"- {literal(problem)}" for problem in error.problems[:_PROBLEMS_SHOWN]]
     hidden = len(error.problems) - _PROBLEMS_SHOWN
     if hidden > 0:
         shown.append(f"- and {hidden} more")
@@ -100,14 +101,14 @@ def _preview(plan: ImportPlan) -> dict[str, str]:
     """What the file holds, and a choice for each name the library already has."""
     st.markdown(f"**{upload_summary(plan)}**")
     st.markdown("\n".join(
-        f"- **{md(t.name)}** · {md(t.category)} · {t.duration} s · {t.aspect_ratio} · "
+        f"- **{literal(t.name)}** · {literal(t.category)} · {t.duration} s · {t.aspect_ratio} · "
         + (":orange-badge[Name taken]" if plan.conflict(t.name) else ":green-badge[New]")
         for t in plan.templates))
     resolution: dict[str, str] = {}
     for index, conflict in enumerate(plan.conflicts):
         whose = "a built-in template" if conflict.existing_builtin else "one of your templates"
         resolution[conflict.name] = st.radio(
-            f"“{md(conflict.name)}” is already {whose}", conflict.options,
+            f"“{literal(conflict.name)}” is already {whose}", conflict.options,
             format_func=_CHOICE_LABELS.get, horizontal=True,
             index=conflict.options.index("rename"), key=f"tpl_import_choice_{index}")
     return resolution

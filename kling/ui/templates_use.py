@@ -20,7 +20,8 @@ from kling.templates import Template, TemplateError
 from kling.ui.generate_form import render_coach
 from kling.ui.jobs_panel import queue_jobs
 from kling.ui.state import open_in_generate
-from kling.ui.templates_common import label_of, md, notify
+from kling.ui.templates_common import label_of, notify
+from kling.ui.text import literal
 
 
 def var_key(template: Template, name: str) -> str:
@@ -85,7 +86,7 @@ def _variables_form(template: Template) -> dict[str, str]:
             label_of(variable.name), value=variable.default or "",
             key=var_key(template, variable.name), live=True, persist_state="session",
             placeholder=variable.hint or f"Value for {{{variable.name}}}",
-            help=(md(variable.hint.rstrip(".")) + ". " if variable.hint else "")
+            help=(literal(variable.hint.rstrip(".")) + ". " if variable.hint else "")
                  + ("Leave empty to use the example." if variable.default
                     else "Required: this blank has no example."))
     return typed_values(template)
@@ -98,7 +99,7 @@ def _prompt(template: Template, values: dict[str, str]) -> str | None:
         prompt: str | None = template.render(values)
     except TemplateError as exc:
         prompt = None
-        st.warning(md(exc.message), icon=":material/edit_note:")
+        st.warning(literal(exc.message), icon=":material/edit_note:")
     shown = prompt if prompt is not None else template.preview(values)
     st.code(shown, language=None, wrap_lines=True)
     count = len(shown.strip())
@@ -128,7 +129,7 @@ def _generate_now(studio: Studio, owner: str, prompt: str | None, duration: str,
             request = GenerationRequest.create(prompt, duration, aspect)
         except InvalidRequestError as exc:
             for message in exc.field_errors.values():
-                st.error(md(message), icon=":material/error:")
+                st.error(literal(message), icon=":material/error:")
             return
         jobs = queue_jobs(
             studio, plan_takes(request, takes), owner, template_id=record["id"],

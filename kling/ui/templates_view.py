@@ -24,10 +24,11 @@ from kling.ui.templates_common import (
     SELECTED,
     highlight_blanks,
     local_time,
-    md,
     mode_key,
     select,
 )
+from kling.ui.text import literal
+from kling.ui.text import literal
 from kling.ui.templates_edit import (
     ask_delete,
     confirm_delete_if_asked,
@@ -133,17 +134,17 @@ def render_card(template: Template, usage: Usage, selected: bool) -> None:
     with st.container(border=True, key=f"tpl_card_{template.id}"):
         whose = (":gray-badge[Built-in]" if template.builtin
                  else f":violet-badge[Yours · v{template.version}]")
-        st.markdown(f"**{md(template.name)}**  \n:blue-badge[{md(template.category)}] "
+        st.markdown(f"**{literal(template.name)}**  \n:blue-badge[{literal(template.category)}] "
                     f":gray-badge[{template.duration} s] :gray-badge[{template.aspect_ratio}] "
                     f"{whose}")
         if template.description:
-            st.caption(md(template.description))
+            st.caption(literal(template.description))
         body = template.body
         if len(body) > _PREVIEW_CHARS:
             body = body[:_PREVIEW_CHARS].rsplit(" ", 1)[0] + " …"
         st.markdown(highlight_blanks(body))
         if template.tags:
-            st.caption(" ".join(f"#{md(tag)}" for tag in template.tags))
+            st.caption(" ".join(f"#{literal(tag)}" for tag in template.tags))
         with st.container(horizontal=True, horizontal_alignment="distribute",
                           vertical_alignment="center"):
             st.caption(usage.line())
@@ -208,20 +209,20 @@ def _open_template(library: TemplateLibrary) -> Template | None:
         return library.get(template_id)
     except TemplateError as exc:
         select(None)
-        st.warning(md(exc.message), icon=":material/warning:")
+        st.warning(literal(exc.message), icon=":material/warning:")
         return None
 
 
 def _header(template: Template) -> None:
     """Name, category, recommended settings and whose template it is."""
-    st.subheader(md(template.name), anchor=False)
-    st.markdown(f":blue-badge[{md(template.category)}] :gray-badge[{template.duration} s] "
+    st.subheader(literal(template.name), anchor=False)
+    st.markdown(f":blue-badge[{literal(template.category)}] :gray-badge[{template.duration} s] "
                 f":gray-badge[{template.aspect_ratio}] "
                 + (":gray-badge[Built-in · read-only]" if template.builtin
                    else f":violet-badge[Your team's · version {template.version}]"))
     notes = [platform_hint(template.aspect_ratio), duration_hint(template.duration)]
     if not template.builtin and template.updated_at:
         notes.append(f"saved {local_time(template.updated_at)}")
-    st.caption(md(" · ".join(note for note in notes if note)))
+    st.caption(literal(" · ".join(note for note in notes if note)))
     if template.description:
-        st.markdown(md(template.description))
+        st.markdown(literal(template.description))

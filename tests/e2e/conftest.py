@@ -15,6 +15,8 @@ from typing import Iterator
 import pytest
 import requests
 
+from isolation import isolated_environ
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -37,14 +39,12 @@ class StudioServer:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("FIREMOON_", "KLING_"))}
-        env.update({
+        env = isolated_environ(**{
             "KLING_STUDIO_DATA_DIR": str(data_dir),
             "KLING_SIM_LATENCY": "1.5-2",
             "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+            **(extra_env or {}),
         })
-        env.update(extra_env or {})
         self.log_path = data_dir.parent / f"streamlit-{self.port}.log"
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(

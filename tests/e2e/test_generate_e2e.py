@@ -9,6 +9,7 @@ import time
 import pytest
 import requests
 
+from isolation import isolated_environ
 from tests.e2e.conftest import ROOT, StudioServer, free_port, open_studio, wait_idle
 
 pytestmark = pytest.mark.e2e
@@ -112,7 +113,7 @@ def live_studio(tmp_path):
     port = free_port()
     simulator = subprocess.Popen(
         [sys.executable, "-m", "kling", "simulator", "--port", str(port)], cwd=ROOT,
-        env={**__import__("os").environ, "KLING_SIM_API_KEY": key, "KLING_SIM_LATENCY": "0.5"},
+        env=isolated_environ(KLING_SIM_API_KEY=key, KLING_SIM_LATENCY="0.5"),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
