@@ -45,6 +45,7 @@ from .errors import (
     OutcomeUnknownError,
     RateLimitError,
     ServerError,
+    UnreadableResultError,
 )
 from .models import GenerationRequest, GenerationResult, RateLimit
 from .settings import CREDITS_PATH, MODEL_PATH, Settings, SettingsError
@@ -240,6 +241,7 @@ def error_from_response(
     headers: Mapping[str, str],
     *,
     now: float | None = None,
+    secret: str | None = None,
 ) -> KlingError:
     """The `KlingError` for an error answer (any status of 300 or more).
 
@@ -247,11 +249,15 @@ def error_from_response(
     (`STATUS_ERRORS`); other 5xx become `ServerError`, anything else a plain `KlingError`.
     Every error carries the status, the API's `error`, `message` and `details` when the
     body is the documented JSON, and a plain-language message; an HTML page from a proxy
-    is never quoted.
+    is never quoted. With `secret` (the API key), every value is scrubbed of it before
+    anything is cut to length, so no part of the key can survive a cut.
     """
     data = body if isinstance(body, Mapping) else _parse_json(body)
     if not isinstance(data, Mapping):
         data = {}
+    if secret:
+        data = _redact(data, secret)
+        headers = {name: _redact(value, secret) for name, value in headers.items()}
     api_error = _text(data.get("error"))
     api_message = _text(data.get("message"))
     fields: dict[str, Any] = {
@@ -523,20 +529,22 @@ class KlingClient:
             else:
                 request = GenerationRequest.create(prompt, duration, aspect_ratio, seed)
             response = self._send("POST", self._generate_url, request.to_payload())
+            # Scrubbed before anything reads it: the answer travels into the history,
+            # the pages and `--json`.
+            data = self._redacted(_parse_json(response.content))
             try:
-                data = _parse_json(response.content)
                 if data is _NOT_JSON:
-                    start = _text(response.content[:80].decode("utf-8", "replace")) or "nothing"
+                    start = self._redacted(response.content.decode("utf-8", "replace"))
                     raise MalformedResponseError(
-                        "Firemoon answered with something the studio could not read: "
-                        f"the body is not JSON (it starts with {start!r}).")
+                        "Firemoon's answer could not be read: the body is not JSON (it "
+                        f"starts with {_text(start[:80]) or 'nothing'!r})")
                 return GenerationResult.parse(data)
             except MalformedResponseError as err:
                 # A 2xx means the work was accepted: the video may exist and be billed.
-                err.status = response.status_code
-                err.outcome_unknown = True
-                err.hint = OutcomeUnknownError.default_hint
-                raise
+                what = err.message.partition(": ")[2].rstrip(".") or err.message
+                raise UnreadableResultError(
+                    f"{UnreadableResultError.default_message[:-1]} ({what}).",
+                    status=response.status_code) from None
         except KlingError as err:
             self._scrub(err)
             raise
@@ -568,6 +576,10 @@ class KlingClient:
     def __repr__(self) -> str:
         key = "set" if self._secret else "unset"
         return f"KlingClient(base_url={self._base_url!r}, key={key})"
+
+    def _redacted(self, value: Any) -> Any:
+        return _redact(value, self._secret) if self._secret and value is not _NOT_JSON \
+            else value
 
     def _scrub(self, err: KlingError) -> None:
         """Replace the key in everything the error says (the server may echo it)."""
@@ -611,7 +623,8 @@ class KlingClient:
                 self._remember_rate_limit(response.headers)
                 if status < 300:
                     return response
-                failure = error_from_response(status, response.content, response.headers)
+                failure = error_from_response(status, response.content, response.headers,
+                                              secret=self._secret)
                 retryable = policy.retries_status(status)
                 if retryable:
                     asked = (failure.retry_after if isinstance(failure, RateLimitError)

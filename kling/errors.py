@@ -5,6 +5,21 @@ so callers catch by kind, and every instance carries a sentence a marketing pers
 on (`str(err)`), the HTTP status, the API's own `error` and `message`, and a short `hint`.
 `kind` is a stable short name used in the history log and the command line.
 No message here is ever built from request headers, so the API key cannot leak into one.
+
+    KlingError
+    ├── InvalidRequestError       400, or refused before sending (nothing sent)
+    ├── AuthenticationError       401
+    ├── InsufficientCreditsError  402
+    ├── AccessDeniedError         403
+    ├── NotFoundError             404
+    ├── RateLimitError            429 (a pause, not a failure)
+    ├── ServerError               other 5xx
+    │   └── GenerationFailedError 500 "Generation failed"
+    ├── OutcomeUnknownError       sent, no answer: possibly billed, never resent
+    │   └── UnreadableResultError 2xx that could not be read (also a MalformedResponseError)
+    ├── MalformedResponseError    an answer not in the documented shape
+    ├── PossiblyBilledError       a resend of a possibly billed generation, unconfirmed
+    └── ConnectionFailedError     could not connect; nothing was sent
 """
 
 from __future__ import annotations
@@ -147,6 +162,24 @@ class OutcomeUnknownError(KlingError):
     )
 
 
+class MalformedResponseError(KlingError):
+    """The server answered, but not in the documented shape."""
+
+    kind = "malformed_response"
+    default_message = "Firemoon answered with something the studio could not read."
+    default_hint = "Try again; if it keeps happening, the API may have changed."
+
+
+class UnreadableResultError(OutcomeUnknownError, MalformedResponseError):
+    """A 2xx whose body could not be read: the work was accepted, so the video may exist
+    and be billed, but the studio cannot say where it is."""
+
+    kind = OutcomeUnknownError.kind
+    default_message = ("Firemoon accepted the request but its answer could not be read, so "
+                       "it is unknown whether the video was made.")
+    default_hint = OutcomeUnknownError.default_hint
+
+
 class ConnectionFailedError(KlingError):
     """Could not reach the server at all; nothing was sent."""
 
@@ -155,12 +188,13 @@ class ConnectionFailedError(KlingError):
     default_hint = "Check the network connection and FIREMOON_BASE_URL, then try again."
 
 
-class MalformedResponseError(KlingError):
-    """The server answered, but not in the documented shape."""
+class PossiblyBilledError(KlingError):
+    """A resend of a generation that may already have been billed, without a person's
+    confirmation: refused before anything is sent."""
 
-    kind = "malformed_response"
-    default_message = "Firemoon answered with something the studio could not read."
-    default_hint = "Try again; if it keeps happening, the API may have changed."
+    kind = "possibly_billed"
+    default_message = "This generation may already have been billed."
+    default_hint = "Confirm the cost to send it again."
 
 
 #: Documented statuses and the class each one becomes.

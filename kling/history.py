@@ -90,7 +90,9 @@ import filelock
 import numpy as np
 import pandas as pd
 
+from .billing import UNKNOWN_OUTCOME, estimate_cost, possibly_billed, possibly_billed_rows
 from .errors import KlingError
+from .timing import Expectation, measured_expectations
 from .models import ASPECT_RATIOS, DURATIONS, MODEL_NAME, GenerationRequest, GenerationResult
 
 log = logging.getLogger("kling.history")
@@ -858,8 +860,14 @@ def _prepare(raw: pd.DataFrame, path: Path, price_per_second: float) -> pd.DataF
         columns[name] = series.reset_index(drop=True)
     # copy=False keeps one array per column: no costly consolidation into blocks.
     frame = pd.DataFrame(columns, copy=False)
+    # Logs from before the one billing rule named an unreadable 2xx "malformed_response";
+    # it is an unknown outcome like any other.
+    unreadable_2xx = ((frame["error_type"] == "malformed_response")
+                      & frame["http_status"].between(200, 299).fillna(False).to_numpy(bool))
+    if unreadable_2xx.any():
+        frame.loc[unreadable_2xx, "error_type"] = UNKNOWN_OUTCOME
     # Rows written before costs were logged get the estimate, so spend is never blank:
-    # successes, and failures that may have been billed (the outcome is unknown).
+    # successes, and generations that may have been billed.
     missing_cost = frame["cost_usd"].isna()
     if missing_cost.any():
         missing_cost &= _maybe_billed(frame)
@@ -869,10 +877,8 @@ def _prepare(raw: pd.DataFrame, path: Path, price_per_second: float) -> pd.DataF
 
 
 def _maybe_billed(frame: pd.DataFrame) -> pd.Series:
-    """Rows that cost money: successes, and failures whose outcome is unknown."""
-    status = frame["status"]
-    unknown = frame["error_type"] == "outcome_unknown" if "error_type" in frame else False
-    return (status == "succeeded") | ((status == "failed") & unknown)
+    """Rows that cost money: successes, and generations that were possibly billed."""
+    return (frame["status"] == "succeeded") | possibly_billed_rows(frame)
 
 
 def _order_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -1070,10 +1076,12 @@ class HistoryStats:
     """Figures for the History page's analysis, the sidebar and `history stats`.
 
     `success_rate` is succeeded / (succeeded + failed); pending and interrupted
-    generations have no outcome yet. Spend counts succeeded generations and failures
-    whose outcome is unknown (they may have been billed), at the recorded or estimated
-    price; other failures count only a cost that was recorded for them.
-    Days and months are in the studio's time zone.
+    generations have no outcome yet. Spend (`spend_*`, `per_day`/`per_month["spend"]`)
+    is confirmed spend: succeeded generations at the recorded or estimated price.
+    Possibly billed generations (`kling.billing`) are counted apart, never as zero and
+    never in spend: `possibly_billed` of them, `possibly_billed_usd` estimated, and a
+    `possibly_billed` column per day and month. Days and months are in the studio's
+    time zone.
     """
 
     total: int
@@ -1086,10 +1094,14 @@ class HistoryStats:
     spend_total: float
     spend_today: float
     spend_this_month: float
+    possibly_billed: int
+    possibly_billed_usd: float
     per_day: pd.DataFrame
     per_month: pd.DataFrame
     top_templates: pd.DataFrame
     inference_times: pd.Series = field(repr=False)
+    #: Measured inference times per duration (`kling.timing`), where there are enough.
+    expected_times: dict[str, Expectation] = field(default_factory=dict)
 
 
 TEMPLATE_STATS_COLUMNS = ("template_id", "uses", "success_rate", "avg_rating", "last_used")
@@ -1140,13 +1152,15 @@ def compute_stats(frame: pd.DataFrame, price_per_second: float = 0.28, *,
     seconds = _seconds(frame["duration"]).fillna(0.0).to_numpy()
     cost = frame["cost_usd"].to_numpy(dtype=float)
     # A blank cost (a log from before costs were recorded) is estimated only where the
-    # generation may have been billed; other failures cost nothing. A recorded cost is
-    # kept as it is (`record_failure` records one only when the outcome is unknown).
+    # generation may have been billed; other failures cost nothing.
     blank = np.isnan(cost)
     if blank.any():
         billed = _maybe_billed(frame).to_numpy(dtype=bool)
         cost = np.where(blank, np.where(billed, seconds * price_per_second, 0.0), cost)
-    spend = np.where(succeeded | failed, cost, 0.0)
+    unsure = possibly_billed_rows(frame).to_numpy(dtype=bool)
+    spend = np.where(succeeded, cost, 0.0)
+    # Never zero: a possibly billed generation costs its estimate unless more was logged.
+    unsure_cost = np.where(unsure, np.where(cost > 0, cost, seconds * price_per_second), 0.0)
     ok_seconds = np.where(succeeded, seconds, 0.0)
     created = frame["created_at"]
     tz = created.dt.tz or local_timezone()
@@ -1155,10 +1169,12 @@ def compute_stats(frame: pd.DataFrame, price_per_second: float = 0.28, *,
 
     per = pd.DataFrame({"date": day.to_numpy(), "generations": 1,
                         "succeeded": succeeded.astype(int), "failed": failed.astype(int),
-                        "seconds": ok_seconds, "spend": spend})
+                        "seconds": ok_seconds, "spend": spend,
+                        "possibly_billed": unsure_cost})
     per_day = per.dropna(subset=["date"]).groupby("date", as_index=False).sum()
     per_month = (per_day.assign(month=per_day["date"].dt.strftime("%Y-%m"))
-                 .groupby("month", as_index=False)[["spend", "seconds", "generations"]]
+                 .groupby("month", as_index=False)[["spend", "possibly_billed", "seconds",
+                                                    "generations"]]
                  .sum())
     today_ts, month_ts = pd.Timestamp(today), pd.Timestamp(today.replace(day=1))
     dates = per_day["date"]
@@ -1174,10 +1190,14 @@ def compute_stats(frame: pd.DataFrame, price_per_second: float = 0.28, *,
         spend_today=round(float(per_day["spend"][dates == today_ts].sum()), 2),
         spend_this_month=round(float(per_day["spend"][(dates >= month_ts)
                                                       & (dates <= today_ts)].sum()), 2),
+        possibly_billed=int(unsure.sum()),
+        possibly_billed_usd=round(float(unsure_cost.sum()), 2),
         per_day=per_day,
         per_month=per_month,
         top_templates=template_stats(frame).head(10),
         inference_times=times,
+        expected_times=measured_expectations(frame["duration"][succeeded],
+                                             frame["inference_s"][succeeded]),
     )
 
 
@@ -1246,12 +1266,12 @@ class HistoryLog:
     def record_failure(self, gen_id: str, error: BaseException, *, elapsed_s: float) -> None:
         """Log that the generation failed, with the plain-language reason."""
         row = self._state(gen_id)
-        # A request that may have reached the model may have been billed.
-        billed = getattr(error, "outcome_unknown", False)
+        error_type = getattr(error, "kind", None) or type(error).__name__
+        billed = possibly_billed("failed", error_type)
         row.update(
             status="failed", finished_at=_now_iso(), elapsed_s=round(float(elapsed_s), 3),
             error=str(error) or type(error).__name__,
-            error_type=getattr(error, "kind", None) or type(error).__name__,
+            error_type=error_type,
             http_status=getattr(error, "status", None),
             cost_usd=self._estimate(row.get("duration")) if billed else 0.0,
             owner=process_owner(),
@@ -1286,10 +1306,7 @@ class HistoryLog:
         ])
 
     def _estimate(self, duration: Any) -> float | None:
-        try:
-            return round(float(duration) * self.price_per_second, 4)
-        except (TypeError, ValueError):
-            return None
+        return estimate_cost(duration, self.price_per_second)
 
     def _write(self, row: dict[str, Any]) -> None:
         self._history.append([row])

@@ -24,7 +24,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from .errors import KlingError, RateLimitError
+from .billing import possibly_billed
+from .errors import KlingError, PossiblyBilledError, RateLimitError
 from .history import new_id
 from .models import MAX_SEED, GenerationRequest, GenerationResult, RateLimit
 
@@ -34,8 +35,6 @@ log = logging.getLogger("kling.jobs")
 MAX_RATE_LIMIT_WAIT_S = 15 * 60
 #: Wait used when a 429 names no reset time.
 DEFAULT_RATE_LIMIT_WAIT_S = 5.0
-#: Videos take 10-30 s at the provider; the UI shows elapsed time against this.
-EXPECTED_SECONDS = (10, 30)
 
 
 class JobStatus(str, Enum):
@@ -74,6 +73,18 @@ class Job:
     archive_error: str | None = None
     history_error: str | None = None
     retry_of: str | None = None
+
+    @property
+    def possibly_billed(self) -> bool:
+        """Sent, and no answer came: it may have been made and billed (`kling.billing`)."""
+        return self.status is JobStatus.FAILED and possibly_billed("failed", self.error_kind)
+
+    def running_for(self, now: float | None = None) -> float:
+        """Seconds since the call was sent (0 while queued or waiting)."""
+        if self.started_at is None:
+            return 0.0
+        end = self.finished_at if self.finished_at is not None else (now or time.time())
+        return max(0.0, end - self.started_at)
 
     def elapsed(self, now: float | None = None) -> float:
         """Seconds since it was submitted, frozen once it finished."""
@@ -181,11 +192,20 @@ class JobQueue:
         """Queue several generations (variations or a batch) with the same metadata."""
         return [self.submit(request, owner=owner, **fields) for request in requests]
 
-    def retry(self, job_id: str, *, owner: str | None = None) -> Job:
-        """Queue the same request again as a new job (the failed one stays in history)."""
+    def retry(self, job_id: str, *, owner: str | None = None,
+              possibly_billed_again: bool = False) -> Job:
+        """Queue the same request again as a new job (the failed one stays in history).
+
+        A possibly billed job is only sent again when the caller passes
+        `possibly_billed_again=True`, after a person agreed to the cost.
+        """
         old = self.get(job_id)
         if old is None:
             raise KeyError(job_id)
+        if old.possibly_billed and not possibly_billed_again:
+            raise PossiblyBilledError(
+                "This generation may already have been billed; retrying needs a "
+                "confirmation that names the cost.")
         return self.submit(
             old.request, owner=owner or old.owner, source=old.source,
             template_id=old.template_id, template_version=old.template_version,

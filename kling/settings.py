@@ -176,4 +176,6 @@ class Settings:
 
     def estimate_cost(self, seconds: float, takes: int = 1) -> float:
         """USD estimate for `takes` videos of `seconds` each (billing is per output second)."""
-        return round(seconds * takes * self.price_per_second, 2)
+        from .billing import estimate_cost  # billing needs pandas; settings stays light
+
+        return estimate_cost(seconds, self.price_per_second, takes) or 0.0

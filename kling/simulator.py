@@ -834,23 +834,24 @@ class Simulator:
         return f"Simulator(url={self.url!r})"
 
 
-_shared: Simulator | None = None
+_shared: dict[SimulatorConfig, Simulator] = {}
 _shared_lock = threading.Lock()
 
 
 def shared_simulator(config: SimulatorConfig | None = None) -> Simulator:
-    """The process's one simulator, started on first use and stopped at interpreter exit.
+    """The process's one simulator for `config`, started on first use and stopped at
+    interpreter exit (default `SimulatorConfig.from_env()`).
 
-    `config` (default `SimulatorConfig.from_env()`) only counts on the first call; later
-    calls return the running instance unchanged.
+    Studios with the same configuration share it, so its account and rate limit are
+    shared as a real account's would be; another configuration gets its own.
     """
-    global _shared
+    config = config or SimulatorConfig.from_env()
     with _shared_lock:
-        if _shared is None:
-            simulator = Simulator(config or SimulatorConfig.from_env()).start()
+        if config not in _shared:
+            simulator = Simulator(config).start()
             atexit.register(simulator.stop)
-            _shared = simulator
-        return _shared
+            _shared[config] = simulator
+        return _shared[config]
 
 
 def main_simulator(host: str = "127.0.0.1", port: int = 8765,

@@ -52,8 +52,8 @@ BAD_BATCH_CSV = (
 
 
 def cli_env(data_dir: Path, **settings: str) -> dict[str, str]:
-    return isolated_environ(KLING_STUDIO_DATA_DIR=str(data_dir),
-                            KLING_SIM_LATENCY="0", PYTHONUNBUFFERED="1", **settings)
+    return isolated_environ(**{"KLING_STUDIO_DATA_DIR": str(data_dir), "KLING_SIM_LATENCY": "0",
+                               "PYTHONUNBUFFERED": "1", **settings})
 
 
 @dataclass

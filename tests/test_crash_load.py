@@ -42,8 +42,8 @@ KEY = "fm_live_crash-SECRET-141421"
 
 
 def child_env(data_dir: Path, **settings: str) -> dict[str, str]:
-    return isolated_environ(KLING_STUDIO_DATA_DIR=str(data_dir),
-                            KLING_SIM_LATENCY="0", PYTHONPATH=str(ROOT), **settings)
+    return isolated_environ(**{"KLING_STUDIO_DATA_DIR": str(data_dir), "KLING_SIM_LATENCY": "0",
+                               "PYTHONPATH": str(ROOT), **settings})
 
 
 def wait_for(condition, timeout: float, what: str) -> None:

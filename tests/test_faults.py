@@ -26,6 +26,8 @@ import pytest
 
 from kling.archive import VideoArchive
 from kling.client import KlingClient, RetryPolicy
+from kling.billing import possibly_billed
+from kling.errors import PossiblyBilledError
 from kling.history import HistoryLog
 from kling.jobs import Job, JobQueue, JobStatus
 from kling.models import GenerationRequest
@@ -218,14 +220,14 @@ FAULTS = {
     "200-broken-json": (
         [Reply(200, b'{"videos": [{"url": "https://blob.example.com/v.mp4", ',
                headers={"Content-Type": "application/json"}), Reply.ok()],
-        "failed", "malformed_response", 200, 1, "not JSON"),
+        "failed", "outcome_unknown", 200, 1, "not JSON"),
     "200-html": (
         [Reply(200, "<html><body>Welcome to nginx!</body></html>",
                headers={"Content-Type": "text/html"}), Reply.ok()],
-        "failed", "malformed_response", 200, 1, "not JSON"),
+        "failed", "outcome_unknown", 200, 1, "not JSON"),
     "200-javascript-url": (
         [Reply.ok(url="javascript:alert(document.cookie)"), Reply.ok()],
-        "failed", "malformed_response", 200, 1, "not an http(s) address"),
+        "failed", "outcome_unknown", 200, 1, "not an http(s) address"),
 }
 
 
@@ -269,8 +271,10 @@ def test_a_200_that_cannot_be_read_counts_as_possibly_billed(make_studio):
     studio = make_studio()
     studio.server.script(*FAULTS["200-broken-json"][0])
     job = studio.run()
-    row = check_history(studio, job, status="failed", kind="malformed_response",
+    row = check_history(studio, job, status="failed", kind="outcome_unknown",
                         http_status=200)
+    assert possibly_billed(row["status"], row["error_type"])
+    assert job.possibly_billed
     assert studio.server.post_count == 1
     assert row["cost_usd"] == pytest.approx(5 * PRICE), (
         f"BUG: a 200 whose body could not be read is logged with cost_usd={row['cost_usd']}"
@@ -295,7 +299,11 @@ def test_after_an_unknown_outcome_a_retry_is_a_new_generation_that_succeeds(make
     studio.server.script(Reply(drop=True), Reply.ok(seed=SEED))
     first = studio.run()
     assert first.error_kind == "outcome_unknown" and studio.server.post_count == 1
-    again = studio.queue.retry(first.id)
+    assert first.possibly_billed
+    with pytest.raises(PossiblyBilledError):
+        studio.queue.retry(first.id)  # not without a person's confirmation
+    assert studio.server.post_count == 1
+    again = studio.queue.retry(first.id, possibly_billed_again=True)
     (again,) = studio.queue.wait([again.id], timeout=10)
     assert again.status is JobStatus.SUCCEEDED and again.retry_of == first.id
     assert studio.server.post_count == 2

@@ -379,7 +379,8 @@ def test_stats(filled):
     assert stats.spend_this_month == pytest.approx(1.4)
 
     per_day = stats.per_day.set_index("date")
-    assert list(per_day.columns) == ["generations", "succeeded", "failed", "seconds", "spend"]
+    assert list(per_day.columns) == ["generations", "succeeded", "failed", "seconds", "spend",
+                                     "possibly_billed"]
     assert per_day.loc[pd.Timestamp("2025-01-02"), "failed"] == 1
     assert per_day.loc[pd.Timestamp("2025-01-03"), "spend"] == pytest.approx(2.8)
     per_month = stats.per_month.set_index("month")
@@ -425,23 +426,28 @@ def test_spend_estimates_only_what_may_have_been_billed(log):
          "error_type": "outcome_unknown"},                                 # 2.80 estimated
         {**base, "id": "declined", "status": "failed",
          "error_type": "insufficient_credits"},                           # 0
-        {**base, "id": "malformed", "status": "failed", "cost_usd": 1.4,
+        {**base, "id": "malformed", "status": "failed", "cost_usd": 1.4, "http_status": 200,
          "error_type": "malformed_response"},                             # 1.40 as recorded
         {**base, "id": "zero", "status": "failed", "cost_usd": 0.0,
          "error_type": "outcome_unknown"},                                # 0 as recorded
         {**base, "id": "lost", "status": "interrupted"},                  # no outcome
     ])
     stats = log.stats(today=date(2025, 1, 5))
-    assert stats.spend_total == pytest.approx(2.8 + 2.8 + 1.4)
-    assert stats.spend_today == pytest.approx(7.0)
+    # Confirmed spend is the success only; the possibly billed ones are counted apart,
+    # never as zero: unknown 2.80, the old log's unreadable 200 1.40, zero -> 2.80, lost 2.80.
+    assert stats.spend_total == stats.spend_today == pytest.approx(2.8)
+    assert stats.possibly_billed == 4
+    assert stats.possibly_billed_usd == pytest.approx(2.8 + 1.4 + 2.8 + 2.8)
     assert log.get("unknown")["cost_usd"] == pytest.approx(2.8)
+    assert log.get("malformed")["error_type"] == "outcome_unknown"
     assert log.get("declined")["cost_usd"] is None
     # The same figures from this version's own records.
     fresh = HistoryLog(log.data_dir / "fresh")
     for error in (OutcomeUnknownError(), InsufficientCreditsError(status=402)):
         fresh.record_failure(fresh.record_pending(request(duration="10")), error,
                              elapsed_s=1)
-    assert fresh.stats().spend_total == pytest.approx(2.8)
+    assert fresh.stats().spend_total == 0.0
+    assert fresh.stats().possibly_billed_usd == pytest.approx(2.8)
 
 
 def test_stats_of_nothing(log):

@@ -9,6 +9,10 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import APP
 
 from kling.history import HistoryLog
+from kling.models import MAX_PROMPT_CHARS, GenerationRequest, GenerationResult
+from kling.timing import MIN_SAMPLES
+from page_text import plain
+from scripted_server import success_body
 
 
 def generate_page() -> AppTest:
@@ -79,3 +83,53 @@ def test_coach_gives_advice_as_the_prompt_changes(studio_env):
         "A red car drifts around a bend, drone shot following, slow motion").run()
     assert "Prompt coach** · 4/4" in advice()
     assert "lightbulb" not in advice()
+
+
+def _fill_and_generate(at: AppTest, prompt: str = "A lighthouse in a storm, slow push-in") -> None:
+    at.text_area(key="gen_prompt").input(prompt).run()
+    at.button(key="generate").click().run()
+    assert not at.exception
+
+
+def test_a_call_that_times_out_is_possibly_billed_and_a_retry_names_the_cost(
+        studio_env, monkeypatch):
+    monkeypatch.setenv("KLING_SIM_LATENCY", "3")
+    monkeypatch.setenv("KLING_GENERATION_TIMEOUT", "1")
+    at = generate_page()
+    _fill_and_generate(at)
+    wait_for(at, lambda a: "possibly billed" in " ".join(m.value for m in a.markdown))
+    assert "before retrying" in plain(errors(at))
+    row = HistoryLog(studio_env).load().iloc[0]
+    assert row["status"] == "failed" and row["error_type"] == "outcome_unknown"
+
+    at.button(key=f"retry-{row['id']}").click().run()
+    assert len(HistoryLog(studio_env).load()) == 1  # nothing sent before confirming
+    warning = " ".join(w.value for w in at.warning)
+    assert "possibly billed" in warning and "$1.40" in warning
+    confirm = at.button(key=f"retry-yes-{row['id']}")
+    assert "$1.40" in confirm.label
+    confirm.click().run()
+    assert not at.exception
+    assert len(HistoryLog(studio_env).load()) == 2  # sent again, as a new generation
+
+
+def test_a_slow_generation_says_it_is_taking_longer_than_usual(studio_env, monkeypatch):
+    history = HistoryLog(studio_env)
+    for n in range(MIN_SAMPLES):
+        gen_id = history.record_pending(GenerationRequest.create(f"clip {n}", "5"))
+        history.record_success(gen_id, GenerationResult.parse(success_body(inference=0.2)),
+                               elapsed_s=0.3)
+    monkeypatch.setenv("KLING_SIM_LATENCY", "4")
+    at = generate_page()
+    _fill_and_generate(at)
+    wait_for(at, lambda a: "Taking longer than usual" in " ".join(c.value for c in a.caption))
+    assert not [p for p in at.get("progress")], "no bar pretends to be nearly done"
+
+
+def test_a_pasted_prompt_over_the_limit_is_kept_and_measured(studio_env):
+    at = generate_page()
+    at.text_area(key="gen_prompt").input("a" * (MAX_PROMPT_CHARS + 120)).run()
+    assert at.text_area(key="gen_prompt").value == "a" * (MAX_PROMPT_CHARS + 120)
+    assert "120 over the limit" in errors(at)
+    at.button(key="generate").click().run()
+    assert HistoryLog(studio_env).load().empty

@@ -680,9 +680,11 @@ def test_context_manager_and_foreground_serving():
     assert not thread.is_alive()
 
 
-def test_shared_simulator_is_one_instance():
+def test_shared_simulator_is_one_instance_per_configuration():
     first = shared_simulator(SimulatorConfig(latency=(0.0, 0.0)))
-    assert shared_simulator() is first
+    assert shared_simulator(SimulatorConfig(latency=(0.0, 0.0))) is first
+    other = shared_simulator(SimulatorConfig(latency=(0.5, 0.5)))
+    assert other is not first and other.config.latency == (0.5, 0.5)
     with KlingClient(api_key="demo", base_url=first.url) as client:
         assert client.credits_balance() is not None
 

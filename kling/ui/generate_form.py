@@ -63,14 +63,16 @@ def render_form(studio: Studio, owner: str) -> None:
 
     form, advice = st.columns([3, 2], gap="large")
     with form:
+        # No `max_chars`: the browser would silently drop a paste that is too long.
+        # The length is checked below instead, and the text is kept as pasted.
         prompt = st.text_area(
-            "Prompt", key="gen_prompt", height=130, max_chars=MAX_PROMPT_CHARS,
-            persist_state="session",
+            "Prompt", key="gen_prompt", height=130, persist_state="session",
             placeholder="A red sports car drifts around a mountain bend, drone shot "
                         "following from above, slow motion",
             help="Describe the scene, its motion, the camera movement and the pacing. "
                  "Under 200 characters works best.",
         )
+        prompt_length(prompt)
         left, right = st.columns(2)
         duration = left.radio(
             "Duration", DURATIONS, key="gen_duration", horizontal=True,
@@ -110,7 +112,19 @@ def render_form(studio: Studio, owner: str) -> None:
     st.button("Generate", type="primary", icon=":material/play_arrow:", key="generate",
               on_click=submit, args=(studio, owner))
     for field, message in st.session_state.pop("gen_problems", {}).items():
-        st.error(f"**{FIELD_LABELS[field]}**: {message}", icon=":material/error:")
+        st.error(f"**{FIELD_LABELS[field]}**: {literal(message)}", icon=":material/error:")
+
+
+def prompt_length(prompt: str | None) -> None:
+    """The prompt's length against the limit, and how much to cut when it is over."""
+    length = len((prompt or "").strip())
+    over = length - MAX_PROMPT_CHARS
+    if over > 0:
+        st.error(f"The prompt is {length:,} characters: {over:,} over the limit of "
+                 f"{MAX_PROMPT_CHARS:,}. Shorten it by {over:,} characters to generate; "
+                 "nothing was cut.", icon=":material/content_cut:")
+    else:
+        st.caption(f"{length:,} / {MAX_PROMPT_CHARS:,} characters")
 
 
 def render_coach(prompt: str) -> None:
@@ -159,13 +173,13 @@ def render_batch(studio: Studio, owner: str) -> None:
     try:
         plan = parse_batch(upload.getvalue())
     except BatchFileError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(literal(exc), icon=":material/error:")
         return
     if plan.row_errors:
         st.error(f"{len(plan.row_errors)} row(s) need fixing before anything is queued:",
                  icon=":material/error:")
         for line, problems in plan.row_errors.items():
-            st.markdown(f"- **Line {line}**: " + " ".join(problems))
+            st.markdown(f"- **Line {line}**: " + literal(" ".join(problems)))
         return
     st.dataframe(
         [{"line": line, "prompt": r.prompt, "duration": f"{r.duration} s",

@@ -7,11 +7,13 @@ from typing import Any
 
 import streamlit as st
 
+from kling.billing import POSSIBLY_BILLED
 from kling.errors import KlingError
-from kling.jobs import EXPECTED_SECONDS, Job, JobStatus
+from kling.jobs import Job, JobStatus
 from kling.models import GenerationRequest
 from kling.services import Studio
 from kling.templates import TemplateError
+from kling.timing import expectation, progress
 from kling.ui.state import HISTORY_PAGE
 from kling.ui.text import literal
 from kling.ui.video import download_video_button, play_video
@@ -42,13 +44,53 @@ def _settings_line(studio: Studio, job: Job) -> str:
     return " · ".join(parts)
 
 
-def _progress(job: Job, now: float) -> None:
-    elapsed = job.elapsed(now)
+def _progress(studio: Studio, job: Job, now: float) -> None:
     if job.status is JobStatus.WAITING and job.wait_until:
         st.caption(f"Paused by the rate limit; continues in {max(0, job.wait_until - now):.0f} s.")
-    low, high = EXPECTED_SECONDS
-    st.progress(min(elapsed / high, 0.97),
-                text=f"{elapsed:.0f} s elapsed · videos usually take {low}–{high} s")
+        return
+    if job.status is JobStatus.QUEUED:
+        st.caption(f"Queued for {job.elapsed(now):.0f} s: it starts when one of the "
+                   f"{studio.queue.max_concurrency} places is free.")
+        return
+    expected = expectation(studio.history.stats().expected_times, job.request.duration)
+    shown = progress(job.running_for(now), expected)
+    if shown.fraction is None:
+        st.caption(shown.text)
+    else:
+        st.progress(shown.fraction, text=shown.text)
+
+
+def _retry(studio: Studio, job: Job, owner: str) -> None:
+    """Retry at once, or, for a possibly billed job, after a confirmation naming the cost."""
+    confirm_key = f"confirm-retry-{job.id}"
+    if job.possibly_billed and not st.session_state.get(confirm_key):
+        if st.button("Retry…", key=f"retry-{job.id}", icon=":material/refresh:"):
+            st.session_state[confirm_key] = True
+            st.rerun()
+        return
+    again = True
+    if job.possibly_billed:
+        cost = studio.settings.estimate_cost(job.request.seconds)
+        st.warning(f"This generation is {POSSIBLY_BILLED}: Firemoon may have made it and "
+                   f"charged about ${cost:.2f}. Check your Firemoon account first; retrying "
+                   f"sends it again and may cost another ${cost:.2f}.",
+                   icon=":material/warning:")
+        left, right = st.columns(2)
+        again = left.button(f"Retry anyway (${cost:.2f})", key=f"retry-yes-{job.id}",
+                            type="primary")
+        if right.button("Cancel", key=f"retry-no-{job.id}"):
+            del st.session_state[confirm_key]
+            st.rerun()
+    elif not st.button("Retry", key=f"retry-{job.id}", icon=":material/refresh:"):
+        again = False
+    if again:
+        st.session_state.pop(confirm_key, None)
+        try:
+            studio.queue.retry(job.id, owner=owner, possibly_billed_again=job.possibly_billed)
+        except (KlingError, OSError) as exc:
+            st.error(f"Could not retry: {literal(exc)}", icon=":material/error:")
+        else:
+            st.rerun()
 
 
 def queue_jobs(studio: Studio, requests: list[GenerationRequest], owner: str,
@@ -64,25 +106,27 @@ def queue_jobs(studio: Studio, requests: list[GenerationRequest], owner: str,
             jobs.append(studio.queue.submit(request, owner=owner, **fields))
     except (KlingError, OSError) as exc:
         done = f" {len(jobs)} of {len(requests)} were queued before it." if jobs else ""
-        st.error(f"Nothing more was queued: {exc}{done}", icon=":material/error:")
+        st.error(f"Nothing more was queued: {literal(exc)}{done}", icon=":material/error:")
     return jobs
 
 
 def _job_card(studio: Studio, job: Job, owner: str, now: float) -> None:
     label, colour = _STATUS_LABELS[job.status]
+    if job.possibly_billed:
+        label, colour = f"Failed · {POSSIBLY_BILLED}", "orange"
     with st.container(border=True):
         st.markdown(f":{colour}-badge[{label}] `{job.id}`")
         st.text(job.request.prompt if len(job.request.prompt) <= 160
                 else job.request.prompt[:157] + "…")
         st.caption(_settings_line(studio, job))
         if job.history_error:
-            st.warning(job.history_error, icon=":material/warning:")
+            st.warning(literal(job.history_error), icon=":material/warning:")
         if job.status is JobStatus.SUCCEEDED and job.result is not None:
             play_video(studio.archive, job.id, job.result.video.url)
             st.caption(f"Seed {job.result.seed} · inference {job.result.inference_s:.1f} s · "
                        f"total {job.elapsed(now):.1f} s")
             if job.archive_error:
-                st.caption(f"Not archived locally yet: {job.archive_error}")
+                st.caption(f"Not archived locally yet: {literal(job.archive_error)}")
             left, right = st.columns(2)
             with left:
                 download_video_button(studio.archive, job.id, key=f"dl-{job.id}")
@@ -90,16 +134,10 @@ def _job_card(studio: Studio, job: Job, owner: str, now: float) -> None:
                 st.page_link(HISTORY_PAGE, label="History", icon=":material/history:",
                              query_params={"id": job.id})
         elif job.status is JobStatus.FAILED:
-            st.error(job.error or "The generation failed.", icon=":material/error:")
-            if st.button("Retry", key=f"retry-{job.id}", icon=":material/refresh:"):
-                try:
-                    studio.queue.retry(job.id, owner=owner)
-                except (KlingError, OSError) as exc:
-                    st.error(f"Could not retry: {exc}", icon=":material/error:")
-                else:
-                    st.rerun()
+            st.error(literal(job.error or "The generation failed."), icon=":material/error:")
+            _retry(studio, job, owner)
         else:
-            _progress(job, now)
+            _progress(studio, job, now)
 
 
 def render_jobs(studio: Studio, owner: str, *, columns: int = 3) -> None:

@@ -6,9 +6,11 @@ import time
 
 import streamlit as st
 
+from kling.billing import POSSIBLY_BILLED
 from kling.errors import KlingError
 from kling.services import Studio
 from kling.ui.state import leave_legacy_pages_mode, owner, studio
+from kling.ui.text import literal
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -23,14 +25,14 @@ def _account(_studio: Studio, base_url: str) -> tuple[float | None, str | None, 
 def _key_status(studio: Studio) -> None:
     balance, kind, message = _account(studio, studio.client.base_url)
     if kind in ("authentication", "access_denied"):
-        st.error(f"**API key not accepted.** {message}", icon=":material/key_off:")
+        st.error(f"**API key not accepted.** {literal(message)}", icon=":material/key_off:")
         return
     if not studio.demo:
         st.success("**Live** — Firemoon API key set.", icon=":material/key:")
     if balance is not None:
         st.metric("Credit balance", f"${balance:,.2f}")
     elif kind == "insufficient_credits":
-        st.warning(message, icon=":material/account_balance_wallet:")
+        st.warning(literal(message), icon=":material/account_balance_wallet:")
     elif kind is not None:
         st.caption("The credit balance is not available right now.")
 
@@ -73,6 +75,11 @@ def render_sidebar(studio: Studio, owner: str) -> None:
         stats = studio.history.stats()
         st.metric("Spend today", f"${stats.spend_today:,.2f}")
         st.metric("Spend this month", f"${stats.spend_this_month:,.2f}")
+        if stats.possibly_billed:
+            st.metric(f"{POSSIBLY_BILLED.capitalize()}", f"${stats.possibly_billed_usd:,.2f}",
+                      help=f"{stats.possibly_billed} generation(s) were sent but no answer came "
+                           "back, so Firemoon may have made and charged them. Not counted "
+                           "in the spend above; check your Firemoon account.")
         st.caption(f"Estimates at ${studio.settings.price_per_second:.2f} per second of video.")
 
 

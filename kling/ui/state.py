@@ -16,6 +16,7 @@ import streamlit as st
 
 from kling.services import Studio, open_studio
 from kling.settings import Settings, SettingsError
+from kling.ui.text import literal
 
 GENERATE_PAGE = "pages/generate.py"
 TEMPLATES_PAGE = "pages/templates.py"
@@ -63,12 +64,12 @@ def studio() -> Studio:
     try:
         settings = Settings.load()
     except SettingsError as exc:
-        st.error(f"Kling Studio cannot start: {exc}")
+        st.error(f"Kling Studio cannot start: {literal(exc)}")
         st.stop()
     try:
         return _open(settings)
     except (SettingsError, OSError) as exc:
-        st.error(f"Kling Studio cannot start: {exc}")
+        st.error(f"Kling Studio cannot start: {literal(exc)}")
         st.stop()
 
 
