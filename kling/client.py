@@ -59,6 +59,8 @@ log = logging.getLogger("kling.client")
 _POOL_SIZE = 32
 #: Longest piece of server text quoted in a message (an HTML error page is not a message).
 _MAX_QUOTE = 300
+#: Read timeout of requests that make nothing (the credit balance).
+_LOOKUP_READ_TIMEOUT_S = 15.0
 #: Beyond this many seconds of disagreement the server's `Date` is trusted over our clock
 #: for reset times; below it, `Date`'s one-second resolution would only add error.
 _CLOCK_SKEW_TOLERANCE_S = 5.0
@@ -479,6 +481,9 @@ class KlingClient:
         self._generate_url = base_url + MODEL_PATH
         self._credits_url = base_url + CREDITS_PATH
         self._timeout = (connect_timeout, read_timeout)
+        # Only making a video takes minutes; a balance that does not come in this long
+        # will not come, and the sidebar must not wait for it.
+        self._lookup_timeout = (connect_timeout, min(read_timeout, _LOOKUP_READ_TIMEOUT_S))
         self._retry = retry or RetryPolicy()
         self._owns_session = session is None
         if session is None:
@@ -609,12 +614,13 @@ class KlingClient:
             try:
                 # Redirects are not followed: requests would turn a redirected POST into
                 # a GET without its body.
+                timeout = self._timeout if method == "POST" else self._lookup_timeout
                 response = self._session.request(
-                    method, url, json=payload, auth=self._auth, timeout=self._timeout,
+                    method, url, json=payload, auth=self._auth, timeout=timeout,
                     allow_redirects=False)
             except requests.RequestException as exc:
                 failure, retryable = _transport_failure(
-                    exc, method, self._where, attempt, self._timeout[1])
+                    exc, method, self._where, attempt, timeout[1])
                 log.debug("%s %s failed on attempt %d: %s",
                           method, url, attempt, type(exc).__name__)
             if failure is None:
