@@ -48,7 +48,7 @@ from .errors import (
     UnreadableResultError,
 )
 from .models import GenerationRequest, GenerationResult, RateLimit
-from .settings import CREDITS_PATH, MODEL_PATH, Settings, SettingsError
+from .settings import CREDITS_PATH, MODEL_PATH, Settings, SettingsError, check_base_url
 
 __all__ = ["KlingClient", "RetryPolicy", "error_from_response", "retry_after_seconds"]
 
@@ -61,6 +61,8 @@ _POOL_SIZE = 32
 _MAX_QUOTE = 300
 #: Read timeout of requests that make nothing (the credit balance).
 _LOOKUP_READ_TIMEOUT_S = 15.0
+#: The documented answers nest 3 deep; anything past this is not an answer.
+_MAX_JSON_DEPTH = 32
 #: Beyond this many seconds of disagreement the server's `Date` is trusted over our clock
 #: for reset times; below it, `Date`'s one-second resolution would only add error.
 _CLOCK_SKEW_TOLERANCE_S = 5.0
@@ -214,9 +216,22 @@ def _parse_json(body: bytes | str | None) -> Any:
     the context of an error the studio shows.
     """
     try:
-        return json.loads(body or b"")
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError both
+        value = json.loads(body or b"")
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError both
         return _NOT_JSON
+    return value if _depth_within(value, _MAX_JSON_DEPTH) else _NOT_JSON
+
+
+def _depth_within(value: Any, limit: int) -> bool:
+    """True when `value` nests at most `limit` containers deep (checked without recursion,
+    so that a hostile answer cannot exhaust the stack of whatever walks it later)."""
+    level: list[Any] = [value]
+    for _ in range(limit + 1):
+        level = [child for item in level if isinstance(item, (dict, list))
+                 for child in (item.values() if isinstance(item, dict) else item)]
+        if not level:
+            return True
+    return False
 
 
 def _text(value: Any) -> str | None:
@@ -461,11 +476,8 @@ class KlingClient:
             api_key = settings.api_key if api_key is None else api_key
             base_url = settings.base_url if base_url is None else base_url
             read_timeout = settings.generation_timeout if read_timeout is None else read_timeout
-        base_url = base_url.strip().rstrip("/")
+        base_url = check_base_url(base_url)
         parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise SettingsError(
-                f"FIREMOON_BASE_URL must start with http:// or https://, not {base_url!r}")
         if connect_timeout <= 0 or read_timeout <= 0:
             raise ValueError("timeouts must be positive")
         api_key = (api_key or "").strip()

@@ -90,7 +90,7 @@ import filelock
 import numpy as np
 import pandas as pd
 
-from .billing import UNKNOWN_OUTCOME, estimate_cost, possibly_billed, possibly_billed_rows
+from .billing import POSSIBLY_BILLED, UNKNOWN_OUTCOME, estimate_cost, possibly_billed, possibly_billed_rows
 from .errors import KlingError
 from .timing import Expectation, measured_expectations
 from .models import ASPECT_RATIOS, DURATIONS, MODEL_NAME, GenerationRequest, GenerationResult
@@ -1580,11 +1580,17 @@ def format_stats(stats: HistoryStats) -> str:
         f"Estimated spend:    ${stats.spend_total:,.2f} in all, "
         f"${stats.spend_today:,.2f} today, ${stats.spend_this_month:,.2f} this month",
     ]
+    if stats.possibly_billed:
+        lines.append(f"Possibly billed:    ${stats.possibly_billed_usd:,.2f} for "
+                     f"{stats.possibly_billed:,} generation(s) sent without an answer "
+                     "(not in the spend above; check your Firemoon account)")
     if not stats.per_month.empty:
         lines.append("By month:")
         for row in stats.per_month.itertuples(index=False):
+            unsure = (f"  (+ ${row.possibly_billed:,.2f} {POSSIBLY_BILLED})"
+                      if row.possibly_billed else "")
             lines.append(f"  {row.month}  {row.generations:>6,} generations  "
-                         f"{row.seconds:>8,.0f} s  ${row.spend:,.2f}")
+                         f"{row.seconds:>8,.0f} s  ${row.spend:,.2f}{unsure}")
     if not stats.top_templates.empty:
         lines.append("Most used templates:")
         for row in stats.top_templates.itertuples(index=False):

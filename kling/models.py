@@ -1,14 +1,21 @@
 """Request and response models of the Kling 2.1 Master endpoint.
 
 `GenerationRequest.create` checks every field at once and reports every problem by field
-before anything is sent. `GenerationResult.parse` reads a 200 body strictly: anything
-missing or of the wrong type becomes a `MalformedResponseError` quoting what was wrong,
-so no `KeyError` ever travels into the studio.
+before anything is sent. A prompt made only of spaces and invisible characters (zero-width
+spaces, BOM, format and control characters) is missing; a prompt may hold tabs and line
+breaks but no other control character (NUL, ESC, DEL, C1), which would reach terminals
+and the CSV log; its length is counted after trimming spaces at the ends.
+
+`GenerationResult.parse` reads a 200 body strictly: anything missing or of the wrong type
+becomes a `MalformedResponseError` quoting what was wrong, so no `KeyError` ever travels
+into the studio.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -25,31 +32,82 @@ MODEL_NAME = "kling-2-1-master"
 def _check_duration(value: Any) -> str | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int) and str(value) in DURATIONS:
-        return str(value)
-    if isinstance(value, float) and value.is_integer() and str(int(value)) in DURATIONS:
+    # Compared as numbers: str() of an int of thousands of digits raises ValueError.
+    if isinstance(value, (int, float)) and value in (5, 10):
         return str(int(value))
     if isinstance(value, str) and value.strip() in DURATIONS:
         return value.strip()
     return None
 
 
+SEED_PROBLEM = f"Seed must be a whole number from 0 to {MAX_SEED}."
+_SEED_DIGITS = len(str(MAX_SEED))
+
+
 def _check_seed(value: Any) -> tuple[int | None, str | None]:
-    """Return (seed, problem). Accepts ints, integral floats and digit strings."""
+    """Return (seed, problem). Accepts ints, integral floats and digit strings.
+
+    Never raises and stays fast on any input: a digit string is measured before `int()`
+    sees it (Python refuses more than 4,300 digits, and is slow long before that).
+    """
     if value is None or (isinstance(value, str) and value.strip() == ""):
         return None, None
     if isinstance(value, bool):
-        return None, "Seed must be a whole number from 0 to 4294967295."
+        return None, SEED_PROBLEM
     seed: int | None = None
     if isinstance(value, int):
         seed = value
     elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
         seed = int(value)
-    elif isinstance(value, str) and value.strip().lstrip("+").isdigit():
-        seed = int(value.strip())
+    elif isinstance(value, str):
+        text = value.strip()
+        text = text[1:] if text.startswith("+") else text
+        # isdecimal(), unlike isdigit(), refuses superscripts that int() cannot read.
+        if text.isdecimal():
+            significant = text.lstrip("0") or "0"
+            if len(significant) <= _SEED_DIGITS:
+                seed = int(significant)
     if seed is None or not 0 <= seed <= MAX_SEED:
-        return None, "Seed must be a whole number from 0 to 4294967295."
+        return None, SEED_PROBLEM
     return seed, None
+
+
+#: Code points Unicode calls default-ignorable: nothing is drawn for them (soft hyphen,
+#: zero-width space and joiners, bidi marks, word joiner, BOM, Hangul fillers, variation
+#: selectors, tags...), and the braille blank, drawn as nothing too. With whitespace and
+#: the control and format characters they make a prompt blank.
+_IGNORABLE = (r"\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+              r"\u202a-\u202e\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+              r"\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff")
+#: Characters that might be visible (the rest are whitespace or default-ignorable).
+_MAYBE_VISIBLE = re.compile(rf"[^\s{_IGNORABLE}]")
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+#: What a prompt may not contain: C0 controls but tab, line feed and carriage return
+#: (ESC starts terminal escape sequences), DEL, C1 controls, and lone surrogates (bytes
+#: that were not valid UTF-8). They would reach terminals, logs and the CSV log raw.
+_FORBIDDEN_IN_PROMPT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "backspace", 0x1B: "ESC", 0x7F: "DEL"}
+
+
+def is_blank_text(text: str) -> bool:
+    """True when nothing of `text` would be seen: only spaces and invisible characters."""
+    return all(unicodedata.category(found.group()) in _INVISIBLE_CATEGORIES
+               for found in _MAYBE_VISIBLE.finditer(text))
+
+
+def _prompt_character_problem(prompt: str) -> str | None:
+    found = _FORBIDDEN_IN_PROMPT.search(prompt)
+    if found is None:
+        return None
+    code = ord(found.group())
+    where = f"at character {found.start() + 1:,}"
+    if 0xD800 <= code <= 0xDFFF:
+        return (f"Prompt contains text that is not valid Unicode {where} (U+{code:04X}); "
+                "type it or paste it again.")
+    name = _CONTROL_NAMES.get(code)
+    label = f"{name}, U+{code:04X}" if name else f"U+{code:04X}"
+    return (f"Prompt contains a control character ({label}) {where}; remove it "
+            "(only tabs and line breaks may be used).")
 
 
 def validate_request(
@@ -57,8 +115,10 @@ def validate_request(
 ) -> dict[str, str]:
     """Every problem with these fields, as {field: message}; empty when all is well."""
     problems: dict[str, str] = {}
-    if not isinstance(prompt, str) or not prompt.strip():
+    if not isinstance(prompt, str) or is_blank_text(prompt):
         problems["prompt"] = "Prompt is required: describe the scene and its action."
+    elif (character_problem := _prompt_character_problem(prompt)) is not None:
+        problems["prompt"] = character_problem
     elif len(prompt.strip()) > MAX_PROMPT_CHARS:
         problems["prompt"] = (
             f"Prompt is {len(prompt.strip()):,} characters; the limit is {MAX_PROMPT_CHARS:,}."

@@ -18,6 +18,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any, Callable, Mapping, NamedTuple
 
 DEFAULT_BASE_URL = "https://firemoon.studio"
@@ -69,11 +70,23 @@ def parse_number(name: str, text: str, low: float, high: float | None = None) ->
     return value
 
 
-def _base_url(text: str) -> str:
-    url = text.strip().rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise SettingsError(
-            f"FIREMOON_BASE_URL must start with http:// or https://, not {url[:80]!r}")
+def check_base_url(text: str, name: str = "FIREMOON_BASE_URL") -> str:
+    """An API root without its trailing slash; `SettingsError` naming `name` if it is not an
+    http(s) address a connection can be opened to."""
+    url = str(text).strip().rstrip("/")
+    problem = SettingsError(f"{name} must be an http:// or https:// address such as "
+                            f"https://firemoon.studio, not {url[:80]!r}")
+    if len(url) > 2000 or not all("!" <= char <= "~" for char in url):
+        raise problem
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises ValueError when it is not a number from 0 to 65535
+    except ValueError:
+        raise problem from None
+    host = parts.hostname or ""
+    if parts.scheme.lower() not in ("http", "https") or not host or len(host) > 253 or any(
+            not 0 < len(label) <= 63 for label in host.rstrip(".").split(".")):
+        raise problem
     return url
 
 
@@ -91,7 +104,7 @@ class Setting(NamedTuple):
 SETTINGS: tuple[Setting, ...] = (
     Setting("FIREMOON_API_KEY", "api_key", None, str,
             "Bearer key; unset means demo mode. Never written to disk, logs or pages"),
-    Setting("FIREMOON_BASE_URL", "base_url", DEFAULT_BASE_URL, _base_url,
+    Setting("FIREMOON_BASE_URL", "base_url", DEFAULT_BASE_URL, check_base_url,
             "API root; the model path is appended"),
     Setting("KLING_STUDIO_DATA_DIR", "data_dir", Path("data"), Path,
             "history log, template library, video archive"),

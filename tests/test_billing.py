@@ -63,3 +63,15 @@ def test_spend_is_confirmed_only_and_possibly_billed_is_counted_apart(tmp_path):
     assert stats.possibly_billed == 2
     assert stats.possibly_billed_usd == 4.2  # 5 s unknown + 10 s interrupted
     assert stats.per_month["possibly_billed"].sum() == pytest.approx(4.2)
+
+
+def test_the_terminal_statistics_show_possibly_billed_apart(tmp_path):
+    from kling.history import format_stats
+
+    log = HistoryLog(tmp_path / "data", price_per_second=PRICE)
+    unknown = log.record_pending(GenerationRequest.create("a desert", "10"))
+    log.record_failure(unknown, OutcomeUnknownError(), elapsed_s=900.0)
+    text = format_stats(log.stats())
+    assert "Estimated spend:    $0.00 in all" in text
+    assert "Possibly billed:    $2.80 for 1 generation(s)" in text
+    assert "(+ $2.80 possibly billed)" in text
