@@ -55,8 +55,9 @@ class BatchPlan:
 _SAVE_AS_CSV = "in your spreadsheet choose Save As > 'CSV UTF-8' and upload that file"
 _NUL_BYTES = ("The file contains NUL bytes, so it is not CSV text (it may be UTF-16 or "
               f"a binary file): {_SAVE_AS_CSV}.")
-_TOO_BIG = (f"a batch file may be at most {MAX_BATCH_BYTES // (1024 * 1024)} MB "
-            f"and {MAX_BATCH_ROWS} prompts")
+#: The limits in words, as the Generate page states them before upload.
+LIMITS_TEXT = f"at most {MAX_BATCH_BYTES // (1024 * 1024)} MB and {MAX_BATCH_ROWS} prompts"
+_TOO_BIG = f"a batch file may be {LIMITS_TEXT}"
 
 
 def read_batch_file(path: str | os.PathLike[str]) -> bytes:

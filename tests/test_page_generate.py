@@ -133,3 +133,11 @@ def test_a_pasted_prompt_over_the_limit_is_kept_and_measured(studio_env):
     assert "120 over the limit" in errors(at)
     at.button(key="generate").click().run()
     assert HistoryLog(studio_env).load().empty
+
+
+def test_the_batch_limits_are_stated_before_upload(studio_env):
+    from kling.batch import MAX_BATCH_ROWS
+
+    at = generate_page()
+    captions = " ".join(c.value for c in at.caption)
+    assert f"at most 2 MB and {MAX_BATCH_ROWS} prompts" in captions

@@ -9,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from kling.batch import BatchFileError, parse_batch
+from kling.batch import LIMITS_TEXT, BatchFileError, parse_batch
 from kling.coach import review_prompt
 from kling.jobs import plan_takes
 from kling.models import ASPECT_RATIOS, DURATIONS, MAX_PROMPT_CHARS, MAX_SEED, GenerationRequest, validate_request
@@ -164,7 +164,8 @@ def submit(studio: Studio, owner: str) -> None:
 def render_batch(studio: Studio, owner: str) -> None:
     """Upload a CSV of prompts, check every row, preview the cost, queue them all."""
     st.caption("One video per row. Columns: `prompt` (required), `duration` (5 or 10), "
-               "`aspect_ratio` (16:9 or 9:16), `seed` (optional).")
+               f"`aspect_ratio` (16:9 or 9:16), `seed` (optional). A file may hold "
+               f"{LIMITS_TEXT}.")
     st.download_button("Example CSV", BATCH_EXAMPLE, file_name="kling-batch-example.csv",
                        mime="text/csv", on_click="ignore", icon=":material/download:")
     upload = st.file_uploader("Batch CSV", type=["csv"], key="batch_file")
