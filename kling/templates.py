@@ -14,6 +14,19 @@ under a `filelock.FileLock`, written to a temporary file that is fsynced and the
 over the library, so a reader never sees half a file and concurrent saves never lose each
 other's templates. Reads reload the file whenever its stat signature changed.
 
+Every save first writes the same content to `templates.json.bak` (atomically too), so the
+last library the studio saved survives whatever later happens to `templates.json` (a sync
+tool cutting it short, a hand edit). A file that cannot be read is *damaged*: reading goes
+on with the built-ins alone (`damage()` says what is wrong), every change and a full export
+refuse with `TemplateError` so the file is never written over, and the team recovers with
+`restore_backup()` (the last good copy comes back) or `set_aside_damaged()` (a fresh,
+empty library); both keep the damaged file, renamed `templates.damaged-<UTC time>.json`.
+
+Imports are untrusted: `preview_import` reads at most `MAX_IMPORT_BYTES` of UTF-8 JSON,
+nested at most `MAX_JSON_DEPTH` deep, with numbers of at most `MAX_NUMBER_CHARS`
+characters, and ends anything else (UTF-16, binary, `[[[[...`, a 5,000-digit number) in a
+`TemplateError` with a plain message; `IMPORT_LIMITS_TEXT` states the limits for a page.
+
 The file (and an export, which holds only current versions) looks like:
 
     {"format": "kling-studio-templates", "format_version": 1,
@@ -26,6 +39,7 @@ The file (and an export, which holds only current versions) looks like:
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import os
@@ -49,11 +63,26 @@ CATEGORIES = ("Marketing", "Social media", "Product demo", "Storytelling", "Cust
 DEFAULT_CATEGORY = "Custom"
 
 FILE_NAME = "templates.json"
+#: The last good copy, next to the library: `templates.json.bak`.
+BACKUP_SUFFIX = ".bak"
+#: A damaged library set aside becomes `templates.damaged-<UTC time>.json`.
+DAMAGED_PREFIX = "templates.damaged-"
 FILE_FORMAT = "kling-studio-templates"
 FORMAT_VERSION = 1
 
-MAX_IMPORT_BYTES = 1_000_000
+#: Megabytes as the studio's uploader counts them (1,048,576 bytes), so both agree.
+MAX_IMPORT_MB = 1
+MAX_IMPORT_BYTES = MAX_IMPORT_MB * 1024 * 1024
 MAX_IMPORT_TEMPLATES = 500
+#: The import limits, for a page to state before a file is picked.
+IMPORT_LIMITS_TEXT = f"up to {MAX_IMPORT_MB} MB and {MAX_IMPORT_TEMPLATES} templates"
+#: A template file nests 7 deep (file, list, template, versions, version, variables,
+#: variable); past this a file is not a template file, whatever else it is.
+MAX_JSON_DEPTH = 32
+#: Longest number (in characters) a template file may hold: its numbers are 1, 5 or 10.
+MAX_NUMBER_CHARS = 30
+#: Longest piece of a file's own text quoted back in a message.
+_MAX_QUOTE = 40
 MAX_NAME_CHARS = 80
 MAX_DESCRIPTION_CHARS = 500
 MAX_VARIABLES = 20
@@ -141,7 +170,7 @@ def _parse_body(body: str) -> list[tuple[bool, str]]:
                     "literal braces.")
             if not _VARIABLE_NAME.match(name) or len(name) > MAX_VARIABLE_NAME_CHARS:
                 raise TemplateError(
-                    f"'{{{name}}}' at character {position} is not a valid variable name: "
+                    f"'{{{_quote(name)}}}' at character {position} is not a valid variable name: "
                     "use letters, digits and underscores, starting with a letter, "
                     "e.g. {product_name}.")
             parts.append((True, name))
@@ -264,6 +293,24 @@ def _join(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def _quote(text: str, limit: int = _MAX_QUOTE) -> str:
+    """`text` as quoted back in a message: at most `limit` characters."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _savable(text: str) -> bool:
+    """False for text holding half of a UTF-16 pair (`"\\ud800"` in JSON): it can be
+    neither saved as UTF-8 nor shown."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_UNSAVABLE = "holds characters that are not valid text"
+
+
 def _normalise_tags(raw: Iterable[str]) -> tuple[str, ...]:
     # Tags are filters, so "TikTok" and "tiktok " must be the same tag.
     tags = (" ".join(tag.split()).casefold() for tag in raw)
@@ -288,6 +335,8 @@ def _coerce_variables(raw: Any) -> tuple[tuple[TemplateVariable, ...] | None, st
             return None, f"{where}.default must be text or null."
         if hint is not None and not isinstance(hint, str):
             return None, f"{where}.hint must be text."
+        if not all(_savable(text) for text in (name, default or "", hint or "")):
+            return None, f"{where} {_UNSAVABLE}."
         variables.append(TemplateVariable(name.strip(), default and default.strip(),
                                           (hint or "").strip()))
     return tuple(variables), None
@@ -305,10 +354,12 @@ def _coerce(fields: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         if key in ("name", "category", "description", "body", "aspect_ratio"):
             if raw is None:
                 raw = ""
-            if isinstance(raw, str):
-                values[key] = raw.strip()
-            else:
+            if not isinstance(raw, str):
                 problems[key] = f"{label} must be text."
+            elif not _savable(raw):
+                problems[key] = f"{label} {_UNSAVABLE}."
+            else:
+                values[key] = raw.strip()
         elif key == "duration":
             if isinstance(raw, (str, int)) and not isinstance(raw, bool):
                 values[key] = str(raw).strip()
@@ -317,10 +368,13 @@ def _coerce(fields: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         elif key == "tags":
             if isinstance(raw, str):
                 raw = raw.split(",")
-            if isinstance(raw, (list, tuple)) and all(isinstance(tag, str) for tag in raw):
-                values[key] = _normalise_tags(raw)
-            else:
+            if not isinstance(raw, (list, tuple)) or not all(isinstance(tag, str)
+                                                             for tag in raw):
                 problems[key] = "Tags must be a list of words."
+            elif not all(_savable(tag) for tag in raw):
+                problems[key] = f"Tags {_UNSAVABLE}."
+            else:
+                values[key] = _normalise_tags(raw)
         else:
             variables, problem = _coerce_variables(raw)
             if problem:
@@ -334,11 +388,12 @@ def _check_variables(template: Template, used: Sequence[str]) -> str | None:
     problems = []
     names = [variable.name for variable in template.variables]
     if len(names) > MAX_VARIABLES:
-        problems.append(f"Use at most {MAX_VARIABLES} variables.")
+        # Each of hundreds of names would add its own sentence: this one says enough.
+        return f"Use at most {MAX_VARIABLES} variables; this template declares {len(names)}."
     for name in dict.fromkeys(names):
         if not _VARIABLE_NAME.match(name) or len(name) > MAX_VARIABLE_NAME_CHARS:
-            problems.append(f"'{name}' is not a valid variable name: use letters, digits and "
-                            "underscores, starting with a letter.")
+            problems.append(f"'{_quote(name)}' is not a valid variable name: use letters, "
+                            "digits and underscores, starting with a letter.")
         elif names.count(name) > 1:
             problems.append(f"Variable '{name}' is declared twice.")
     undeclared = [name for name in used if name not in names]
@@ -347,13 +402,14 @@ def _check_variables(template: Template, used: Sequence[str]) -> str | None:
                         + " without declaring " + ("it." if len(undeclared) == 1 else "them."))
     unused = [name for name in dict.fromkeys(names) if name not in used]
     if unused:
-        problems.append("Declared but not used in the body: " + _join(unused) + ".")
+        problems.append("Declared but not used in the body: "
+                        + _join([_quote(name) for name in unused]) + ".")
     for variable in template.variables:
         if len(variable.hint) > MAX_HINT_CHARS:
-            problems.append(f"The hint of '{variable.name}' is longer than {MAX_HINT_CHARS} "
-                            "characters.")
+            problems.append(f"The hint of '{_quote(variable.name)}' is longer than "
+                            f"{MAX_HINT_CHARS} characters.")
         if variable.default and len(variable.default) > MAX_PROMPT_CHARS:
-            problems.append(f"The default of '{variable.name}' is longer than "
+            problems.append(f"The default of '{_quote(variable.name)}' is longer than "
                             f"{MAX_PROMPT_CHARS:,} characters.")
     return " ".join(problems) or None
 
@@ -652,39 +708,161 @@ class FieldChange:
     new: Any
 
 
-def _versions_from_json(data: bytes, path: Path) -> dict[str, tuple[Template, ...]]:
-    """The user templates of a library file; a damaged file raises, so it is never overwritten."""
+# ---------------------------------------------------------------------------------------
+# A damaged library and its recovery
 
-    def damaged(what: str) -> TemplateError:
-        return TemplateError(f"The template library {path} cannot be read ({what}). Fix it or "
-                             "move it away; nothing was changed.")
 
+@dataclass(frozen=True)
+class LibraryBackup:
+    """The last good copy of the library: what the studio saved last."""
+
+    path: Path
+    #: The team's templates it holds.
+    templates: int
+    #: When it was written (UTC).
+    saved_at: datetime
+
+
+@dataclass(frozen=True)
+class LibraryDamage:
+    """Why the library file cannot be read, and what it can be recovered from."""
+
+    path: Path
+    #: A phrase that follows "The file": "is not valid JSON: ... at line 1, column 52".
+    reason: str
+    #: A newer Kling Studio wrote it: update this studio rather than set it aside.
+    newer: bool
+    #: The last good copy, when there is a readable one.
+    backup: LibraryBackup | None
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What `restore_backup` or `set_aside_damaged` did."""
+
+    #: Where the damaged file is kept now.
+    kept_as: Path
+    #: Team templates brought back from the last good copy (0 when set aside).
+    restored: int = 0
+
+
+class _Unreadable(Exception):
+    """Why some bytes are not a template file, as a phrase that follows "The file" or "it"
+    ("is not valid JSON: ..."); `newer` when a newer studio wrote it."""
+
+    def __init__(self, phrase: str, *, advice: str = "", newer: bool = False) -> None:
+        super().__init__(phrase)
+        self.phrase, self.advice, self.newer = phrase, advice, newer
+
+
+_SAVE_AS_UTF8 = "Save it as UTF-8 in your editor and try again."
+#: Byte-order marks of encodings other than UTF-8, longest first (UTF-32 LE starts with
+#: the UTF-16 LE mark).
+_OTHER_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+               (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+#: A JSON string, or one bracket: all `_nesting_exceeds` needs to see.
+_JSON_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+class _NumberTooLong(Exception):
+    def __init__(self, digits: int) -> None:
+        super().__init__(digits)
+        self.digits = digits
+
+
+def _number(parse: Any) -> Any:
+    def parse_number(text: str) -> Any:
+        if len(text) > MAX_NUMBER_CHARS:
+            raise _NumberTooLong(len(text))
+        return parse(text)
+    return parse_number
+
+
+_PARSE_INT, _PARSE_FLOAT = _number(int), _number(float)
+
+
+def _nesting_exceeds(text: str, limit: int) -> bool:
+    """True when brackets outside strings nest deeper than `limit`; a linear scan, so that
+    `[[[[...` is refused before any recursive parser (or walker) meets it."""
+    depth = 0
+    for match in _JSON_STRING_OR_BRACKET.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in ("]", "}"):
+            depth -= 1
+    return False
+
+
+def _load_json(data: bytes) -> Any:
+    """The JSON value of `data` (UTF-8, a BOM allowed), or `_Unreadable` saying why not.
+
+    Raises nothing else, whatever the bytes: not text, another encoding, empty, not JSON,
+    nested past `MAX_JSON_DEPTH`, or numbers longer than `MAX_NUMBER_CHARS`.
+    """
+    for bom, encoding in _OTHER_BOMS:
+        if data.startswith(bom):
+            raise _Unreadable(f"is not UTF-8 text: it is saved as {encoding}",
+                              advice=_SAVE_AS_UTF8)
     try:
-        document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise damaged(f"not valid JSON: {exc}") from None
+        text = bytes(data).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(f"is not UTF-8 text (unreadable byte at position {exc.start:,})",
+                          advice=_SAVE_AS_UTF8) from None
+    if not text.strip():
+        raise _Unreadable("is empty")
+    if _nesting_exceeds(text, MAX_JSON_DEPTH):
+        raise _Unreadable(f"is nested too deeply (more than {MAX_JSON_DEPTH} levels of "
+                          "brackets) to be a template file")
+    try:
+        return json.loads(text, parse_int=_PARSE_INT, parse_float=_PARSE_FLOAT)
+    except _NumberTooLong as exc:
+        raise _Unreadable(f"holds a number {exc.digits:,} characters long; a template file's "
+                          f"numbers are short, such as 1 or 10") from None
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno:,}, column {exc.colno:,}"
+        # The text ended inside a value, or inside a string that never closes.
+        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
+            raise _Unreadable(f"is not valid JSON: it ends too early, as if cut short "
+                              f"({where})") from None
+        what = exc.msg.removesuffix(" at")  # "Invalid control character at"
+        raise _Unreadable(f"is not valid JSON: {what} at {where}") from None
+    except (ValueError, RecursionError):  # past the checks above all the same
+        raise _Unreadable("is not a JSON file Kling Studio can read") from None
+
+
+def _versions_from_json(data: bytes) -> dict[str, tuple[Template, ...]]:
+    """The user templates of a library file; `_Unreadable` if it is damaged."""
+    document = _load_json(data)
     if not isinstance(document, dict) or document.get("format") != FILE_FORMAT:
-        raise damaged(f"it is not a {FILE_FORMAT} file")
+        raise _Unreadable(f"is not a Kling Studio template library (\"format\": "
+                          f"\"{FILE_FORMAT}\" is missing)")
     version = document.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise damaged(f"format version {version!r} is newer than this studio understands")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise _Unreadable("has no valid format_version")
+    if version > FORMAT_VERSION:
+        raise _Unreadable(f"was saved by a newer Kling Studio (format {version}; this studio "
+                          f"reads format {FORMAT_VERSION})", newer=True)
     entries = document.get("templates")
     if not isinstance(entries, list):
-        raise damaged("'templates' is not a list")
+        raise _Unreadable("has no list of templates")
     records: dict[str, tuple[Template, ...]] = {}
     for index, entry in enumerate(entries):
         where = f"templates[{index}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str) \
                 or not isinstance(entry.get("versions"), list) or not entry["versions"]:
-            raise damaged(f"{where} needs an id and a list of versions")
+            raise _Unreadable(f"has no id or no versions at {where}")
         versions = []
         for number, item in enumerate(entry["versions"]):
-            if not isinstance(item, dict) or not isinstance(item.get("version"), int):
-                raise damaged(f"{where}.versions[{number}] has no version number")
+            if not isinstance(item, dict) or isinstance(item.get("version"), bool) \
+                    or not isinstance(item.get("version"), int):
+                raise _Unreadable(f"has no version number at {where}.versions[{number}]")
             values, problems = _coerce({k: item[k] for k in CONTENT_FIELDS if k in item})
             if problems:
                 field, problem = next(iter(problems.items()))
-                raise damaged(f"{where}.versions[{number}].{field}: {problem}")
+                raise _Unreadable(f"has a bad {where}.versions[{number}].{field}: {problem}")
             versions.append(Template(id=entry["id"], **{**_BLANK_CONTENT, **values},
                                      version=item["version"],
                                      updated_at=str(item.get("updated_at", ""))))
@@ -749,10 +927,14 @@ class TemplateLibrary:
     def __init__(self, data_dir: str | os.PathLike[str], *, lock_timeout: float = 10.0) -> None:
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / FILE_NAME
+        #: The last good copy, rewritten before every save of the library.
+        self.backup_path = self.data_dir / f"{FILE_NAME}{BACKUP_SUFFIX}"
         self._file_lock = FileLock(self.data_dir / f"{FILE_NAME}.lock", timeout=lock_timeout)
         self._mutex = threading.RLock()
         self._signature: tuple[int, ...] | None = None
         self._records: dict[str, tuple[Template, ...]] = {}
+        self._problem: _Unreadable | None = None
+        self._backup_cache: tuple[tuple[int, ...], LibraryBackup | None] | None = None
         self._remove_stale_temporaries()
 
     def _remove_stale_temporaries(self, older_than_s: float = 3600) -> None:
@@ -767,25 +949,84 @@ class TemplateLibrary:
 
     # -- reading ----------------------------------------------------------------------
 
-    def _user_records(self) -> dict[str, tuple[Template, ...]]:
-        """id -> versions (oldest first) of the user templates, reloaded if the file changed.
+    def _read(self) -> tuple[dict[str, tuple[Template, ...]], _Unreadable | None]:
+        """id -> versions (oldest first) of the user templates, reloaded if the file
+        changed; with why the file cannot be read, when it cannot (the records are then
+        empty).
 
         The returned dict is shared with the cache: callers copy it before changing it.
         """
         with self._mutex:
+            problem: _Unreadable | None = None
+            records: dict[str, tuple[Template, ...]] = {}
             try:
                 with open(self.path, "rb") as stream:
-                    signature = _signature(os.fstat(stream.fileno()))
+                    signature: tuple[int, ...] | None = _signature(os.fstat(stream.fileno()))
                     if signature == self._signature:
-                        return self._records
-                    records = _versions_from_json(stream.read(), self.path)
+                        return self._records, self._problem
+                    data = stream.read()
             except FileNotFoundError:
-                signature, records = (), {}
-            except OSError as exc:
-                raise TemplateError(f"Cannot read the template library {self.path}: "
-                                    f"{exc.strerror or exc}.") from None
-            self._signature, self._records = signature, records
-            return records
+                signature = ()
+            except OSError as exc:  # not cached: a permission fixed is seen at once
+                signature = None
+                problem = _Unreadable(f"cannot be opened ({exc.strerror or exc})")
+            else:
+                try:
+                    records = _versions_from_json(data)
+                except _Unreadable as exc:
+                    problem = exc
+            self._signature, self._records, self._problem = signature, records, problem
+            return records, problem
+
+    def _user_records(self) -> dict[str, tuple[Template, ...]]:
+        """The user templates; none while the file is damaged (see `damage`)."""
+        return self._read()[0]
+
+    def _refusal(self, problem: _Unreadable, action: str | None) -> TemplateError:
+        """The error of what cannot be done while the file is damaged: `action` ("saved",
+        ...) names what did not happen; None for a read."""
+        head = f"The template library {self.path} cannot be read: it {problem.phrase}."
+        if problem.newer:
+            way_out = "Update this studio to use it."
+        elif action is None:
+            way_out = ("The team's templates are unavailable until it is restored from its "
+                       "last good copy or set aside (Templates page).")
+        else:
+            way_out = "Restore its last good copy or set it aside first (Templates page)."
+        done = "" if action is None else f" Nothing was {action}."
+        return TemplateError(f"{head}{done} {way_out}")
+
+    def damage(self) -> LibraryDamage | None:
+        """What is wrong with the library file, or None when it reads (or does not exist).
+
+        While it is damaged the studio reads the built-ins alone and changes nothing.
+        """
+        problem = self._read()[1]
+        if problem is None:
+            return None
+        return LibraryDamage(path=self.path, reason=problem.phrase, newer=problem.newer,
+                             backup=self._backup())
+
+    def _backup(self) -> LibraryBackup | None:
+        """The last good copy, if there is one and it reads; cached by its stat signature."""
+        with self._mutex:
+            try:
+                with open(self.backup_path, "rb") as stream:
+                    stat = os.fstat(stream.fileno())
+                    signature = _signature(stat)
+                    if self._backup_cache and self._backup_cache[0] == signature:
+                        return self._backup_cache[1]
+                    data = stream.read()
+            except OSError:
+                return None
+            try:
+                backup: LibraryBackup | None = LibraryBackup(
+                    self.backup_path, len(_versions_from_json(data)),
+                    datetime.fromtimestamp(stat.st_mtime, UTC))
+            except _Unreadable:
+                backup = None
+            self._backup_cache = (signature, backup)
+            return backup
 
     def all(self) -> list[Template]:
         """Every template, current versions: built-ins first, then the team's in creation order."""
@@ -796,7 +1037,8 @@ class TemplateLibrary:
         return list(BUILTIN_TEMPLATES)
 
     def user_templates(self) -> list[Template]:
-        """The team's templates (current versions), in creation order."""
+        """The team's templates (current versions), in creation order; none while the file
+        is damaged (`damage()` says why)."""
         return [versions[-1] for versions in self._user_records().values()]
 
     def get(self, template_id: str) -> Template:
@@ -807,7 +1049,10 @@ class TemplateLibrary:
         """Every version of a template, oldest first (a built-in has one)."""
         if template_id in _BUILTINS_BY_ID:
             return [_BUILTINS_BY_ID[template_id]]
-        versions = self._user_records().get(template_id)
+        records, problem = self._read()
+        if problem is not None:
+            raise self._refusal(problem, None)
+        versions = records.get(template_id)
         if versions is None:
             raise TemplateError(f"There is no template with id '{template_id}'; it may have "
                                 "been deleted.")
@@ -878,6 +1123,37 @@ class TemplateLibrary:
         Holding the file lock from read to write is what keeps two processes that save at
         once from overwriting each other; an exception in the block saves nothing.
         """
+        with self._locked():
+            before, problem = self._read()
+            if problem is not None:
+                raise self._refusal(problem, "saved")
+            existed = bool(self._signature)
+            records = dict(before)
+            yield records
+            if records == before:
+                return
+            data = _versions_to_json(records)
+            try:
+                # The copy first: whatever later happens to the library file, the
+                # last save survives in it.
+                _write_atomically(self.backup_path, data)
+                try:
+                    _write_atomically(self.path, data)
+                except OSError:
+                    if existed:  # the copy must not hold a change that was not saved
+                        with contextlib.suppress(OSError):
+                            _write_atomically(self.backup_path, _versions_to_json(before))
+                    raise
+                signature = _signature(os.stat(self.path))
+            except OSError as exc:
+                raise TemplateError(f"Could not save the template library to {self.path}: "
+                                    f"{exc.strerror or exc}. Nothing was changed.") from exc
+            # The lock is still held, so the file on disk is exactly what was written.
+            self._signature, self._records, self._problem = signature, records, None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold this instance's mutex and the data directory's file lock."""
         with self._mutex:
             try:
                 self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -888,21 +1164,91 @@ class TemplateLibrary:
             except OSError as exc:
                 raise TemplateError(f"Cannot write to {self.data_dir}: {exc.strerror}.") from None
             try:
-                before = self._user_records()
-                records = dict(before)
-                yield records
-                if records == before:
-                    return
-                try:
-                    _write_atomically(self.path, _versions_to_json(records))
-                    signature = _signature(os.stat(self.path))
-                except OSError as exc:
-                    raise TemplateError(f"Could not save the template library to {self.path}: "
-                                        f"{exc.strerror or exc}. Nothing was changed.") from exc
-                # The lock is still held, so the file on disk is exactly what was written.
-                self._signature, self._records = signature, records
+                yield
             finally:
                 self._file_lock.release()
+
+    # -- recovering a damaged library -------------------------------------------------
+
+    def _damaged_under_lock(self, action: str) -> tuple[_Unreadable, bytes]:
+        """The damage and the damaged bytes, checked again under the lock: another studio
+        may have recovered the file meanwhile."""
+        self._signature = None  # read the file itself, not the cache
+        problem = self._read()[1]
+        if problem is None:
+            raise TemplateError(f"The template library can be read (another studio may have "
+                                f"recovered it meanwhile); nothing was {action}.")
+        if problem.newer:
+            raise TemplateError(f"The template library {problem.phrase}: update this studio "
+                                f"to use it. Nothing was {action}.")
+        try:
+            return problem, self.path.read_bytes()
+        except OSError as exc:
+            raise TemplateError(f"Cannot read {self.path}: {exc.strerror or exc}. Nothing "
+                                f"was {action}.") from None
+
+    def _aside_path(self) -> Path:
+        """A new `templates.damaged-<UTC time>[-n].json` (called under the lock)."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        candidate = self.data_dir / f"{DAMAGED_PREFIX}{stamp}.json"
+        number = 2
+        while candidate.exists():
+            candidate = self.data_dir / f"{DAMAGED_PREFIX}{stamp}-{number}.json"
+            number += 1
+        return candidate
+
+    def set_aside_damaged(self) -> Recovery:
+        """Rename the damaged library file to `templates.damaged-<UTC time>.json` (kept, in
+        the data directory) so the team starts afresh with an empty library.
+
+        The last good copy is left as it is until the next save replaces it. Raises
+        `TemplateError` if the file reads (nothing to set aside), was written by a newer
+        studio, or cannot be renamed; nothing changes then.
+        """
+        with self._locked():
+            self._damaged_under_lock("moved")
+            kept_as = self._aside_path()
+            try:
+                os.rename(self.path, kept_as)
+            except OSError as exc:
+                raise TemplateError(f"Could not rename {self.path}: {exc.strerror or exc}. "
+                                    "Nothing was moved.") from None
+            self._signature = None
+        return Recovery(kept_as=kept_as)
+
+    def restore_backup(self) -> Recovery:
+        """Put the last good copy (`templates.json.bak`) back in place of the damaged
+        library, keeping the damaged file as `templates.damaged-<UTC time>.json`.
+
+        Raises `TemplateError` if the library reads, was written by a newer studio, or has
+        no readable last good copy; nothing changes then.
+        """
+        with self._locked():
+            _, damaged = self._damaged_under_lock("restored")
+            try:
+                data = self.backup_path.read_bytes()
+            except FileNotFoundError:
+                raise TemplateError("There is no last good copy to restore: set the damaged "
+                                    "file aside to start afresh.") from None
+            except OSError as exc:
+                raise TemplateError(f"The last good copy cannot be read ({exc.strerror or exc});"
+                                    " nothing was restored.") from None
+            try:
+                restored = len(_versions_from_json(data))
+            except _Unreadable as exc:
+                raise TemplateError(f"The last good copy cannot be read either: it "
+                                    f"{exc.phrase}. Nothing was restored; set the damaged "
+                                    "file aside to start afresh.") from None
+            kept_as = self._aside_path()
+            try:
+                # A copy first, then the restore: at no moment is either file lost.
+                _write_atomically(kept_as, damaged)
+                _write_atomically(self.path, data)
+            except OSError as exc:
+                raise TemplateError(f"Could not restore the template library: "
+                                    f"{exc.strerror or exc}.") from None
+            self._signature = None
+        return Recovery(kept_as=kept_as, restored=restored)
 
     @staticmethod
     def _editable(records: Mapping[str, Sequence[Template]], template_id: str,
@@ -999,7 +1345,13 @@ class TemplateLibrary:
     def export_json(self, ids: Iterable[str] | None = None) -> bytes:
         """A JSON file of the current versions of the team's templates, or of `ids`
         (built-ins included), ready for `preview_import` here or in another studio."""
-        templates = self.user_templates() if ids is None else [self.get(i) for i in ids]
+        if ids is None:
+            records, problem = self._read()
+            if problem is not None:  # an export of nothing would look like a backup
+                raise self._refusal(problem, "exported")
+            templates = [versions[-1] for versions in records.values()]
+        else:
+            templates = [self.get(i) for i in ids]
         document = {
             "format": FILE_FORMAT, "format_version": FORMAT_VERSION, "exported_at": _now(),
             "templates": [template.to_dict() for template in templates],
@@ -1083,22 +1435,16 @@ class TemplateLibrary:
 def _templates_from_import(data: bytes | str) -> tuple[Template, ...]:
     """Parse and validate an import file completely, or raise `TemplateError` saying why."""
     if isinstance(data, str):
+        if not _savable(data):
+            raise TemplateError(f"The file {_UNSAVABLE}.")
         data = data.encode("utf-8")
     if len(data) > MAX_IMPORT_BYTES:
         raise TemplateError(f"The file is too big ({len(data):,} bytes); the limit is "
-                            f"{MAX_IMPORT_BYTES / 1_000_000:g} MB.")
+                            f"{MAX_IMPORT_MB} MB.")
     try:
-        text = bytes(data).decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise TemplateError(f"The file is not UTF-8 text (unreadable byte at position "
-                            f"{exc.start}).") from None
-    if not text.strip():
-        raise TemplateError("The file is empty.")
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise TemplateError(f"The file is not valid JSON: {exc.msg} at line {exc.lineno}, "
-                            f"column {exc.colno}.") from None
+        document = _load_json(bytes(data))
+    except _Unreadable as exc:
+        raise TemplateError(f"The file {exc.phrase}. {exc.advice}".strip()) from None
     if not isinstance(document, dict) or document.get("format") != FILE_FORMAT:
         raise TemplateError("This is not a Kling Studio template file: it should be a JSON "
                             f"object with \"format\": \"{FILE_FORMAT}\".")

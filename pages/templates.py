@@ -3,18 +3,18 @@
 import streamlit as st
 
 from kling.ui.sidebar import start_page
-from kling.ui.templates_common import library_problem, show_notice
+from kling.ui.templates_common import render_damage, show_notice
 from kling.ui.templates_transfer import render_export, render_import
 from kling.ui.templates_view import render_library, render_workspace
 
 services, me = start_page()
-if problem := library_problem(services.templates):
-    st.error(problem, icon=":material/error:")
-    st.stop()
 
 st.title("Templates")
 st.caption("Prompts written to Kling's advice, with blanks for your product, place and "
            "people. Fill them in, then generate or refine them on the Generate page.")
+show_notice("page")
+# A damaged team file is said once, here, with the ways out; the built-ins stay usable.
+damaged = render_damage(services.templates)
 library_tab, transfer_tab = st.tabs(["Library", "Import and export"])
 with library_tab:
     browse, workspace = st.columns([2, 3], gap="large")
@@ -24,8 +24,12 @@ with library_tab:
         show_notice("workspace", me)
         render_workspace(services, me)
 with transfer_tab:
-    export, upload = st.columns([2, 3], gap="large")
-    with export:
-        render_export(services.templates)
-    with upload:
-        render_import(services.templates)
+    if damaged:
+        st.caption("Import and export wait until your team's template file is restored or "
+                   "set aside (above).")
+    else:
+        export, upload = st.columns([2, 3], gap="large")
+        with export:
+            render_export(services.templates)
+        with upload:
+            render_import(services.templates)

@@ -12,8 +12,14 @@ import time
 from streamlit.testing.v1 import AppTest
 
 from kling.history import HistoryLog
-from kling.templates import TemplateLibrary
+from kling.templates import (
+    BUILTIN_TEMPLATES,
+    IMPORT_LIMITS_TEXT,
+    MAX_IMPORT_BYTES,
+    TemplateLibrary,
+)
 from tests.conftest import ROOT
+from tests.page_text import plain
 
 TIKTOK = "builtin-tiktok-hook"
 
@@ -284,3 +290,131 @@ def test_export_then_import_with_a_name_conflict(studio_env):
     names = sorted(t.name for t in library.user_templates())
     assert names == ["Summer drop", "Summer drop (imported)", "Winter drop"]
     assert "Imported 2 templates" in texts(at.success)
+
+
+# -- a damaged template file, and files that must not crash the page --------------------
+
+TRUNCATED = b'{"format": "kling-studio-templates", "format_version": 1, "templates": [{"id": "tpl-1'
+
+
+def damage_library(data_dir, data: bytes = TRUNCATED) -> bytes:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "templates.json").write_bytes(data)
+    return data
+
+
+def everything_said(at: AppTest) -> list[str]:
+    """Every alert, text and caption on the page, each as a person reads it."""
+    return [plain(str(e.value)) for kind in (at.error, at.warning, at.info, at.success,
+                                             at.markdown, at.caption)
+            for e in kind]
+
+
+def said(elements) -> str:
+    return plain(texts(elements))
+
+
+def kept_copies(data_dir) -> list:
+    return sorted(data_dir.glob("templates.damaged-*.json"))
+
+
+def test_a_damaged_library_keeps_the_builtins_and_says_so_once(studio_env):
+    damaged = damage_library(studio_env)
+    at = templates_page()
+    assert len(cards(at)) == len(BUILTIN_TEMPLATES)  # the built-ins are all there
+
+    # One message, not repeated: it names the file and what is wrong with it.
+    [message] = [text for text in everything_said(at) if "is damaged" in text]
+    assert message == plain(at.error[0].value) and len(at.error) == 1
+    assert "templates.json" in message and "cut short" in message
+    assert sum("cut short" in text for text in everything_said(at)) == 1
+    # Nothing can be saved meanwhile, so nothing offers to.
+    assert at.button(key="tpl_new").disabled
+    assert not [b for b in at.button if b.key == "tpl_recover_restore"]  # no good copy yet
+
+    # The built-ins are used as usual.
+    at = open_template(at, TIKTOK)
+    assert "an iced coffee" in rendered_prompt(at)
+    assert at.button(key=f"tpl_duplicate_{TIKTOK}").disabled
+    assert not at.button(key="tpl_use_in_generate").disabled
+
+    at = run(at.button(key="tpl_recover_set_aside").click())
+    assert not at.error
+    [kept] = kept_copies(studio_env)
+    assert kept.read_bytes() == damaged
+    assert not (studio_env / "templates.json").exists()
+    assert kept.name in said(at.success)
+    assert not at.button(key="tpl_new").disabled
+    at = create_template(at, "Fresh start", "Waves crash, drone shot, slow motion")
+    assert [t.name for t in TemplateLibrary(studio_env).user_templates()] == ["Fresh start"]
+
+
+def test_the_last_good_copy_can_be_restored_from_the_page(studio_env):
+    library = TemplateLibrary(studio_env)
+    mine = library.create(name="Keep me", body="Waves crash, drone shot, slow motion")
+    damaged = damage_library(studio_env)
+    at = templates_page()
+    assert mine.id not in cards(at)
+    restore = at.button(key="tpl_recover_restore")
+    assert "1 template" in restore.label
+
+    at = run(restore.click())
+    assert not at.error
+    assert mine.id in cards(at)
+    assert "Restored the last good copy: your team's 1 template is back" in said(at.success)
+    [kept] = kept_copies(studio_env)
+    assert kept.read_bytes() == damaged
+    assert library.user_templates() == [mine]
+
+
+def test_a_library_from_a_newer_studio_is_named_and_left_alone(studio_env):
+    data = damage_library(studio_env, json.dumps(
+        {"format": "kling-studio-templates", "format_version": 2, "templates": []}).encode())
+    at = templates_page()
+    assert len(cards(at)) == len(BUILTIN_TEMPLATES)
+    assert "newer Kling Studio" in said(at.warning) and not at.error
+    assert not [b for b in at.button if (b.key or "").startswith("tpl_recover_")]
+    assert (studio_env / "templates.json").read_bytes() == data
+
+
+def test_a_damaged_library_does_not_stop_a_builtin_reaching_generate(studio_env):
+    damage_library(studio_env)
+    at = open_template(templates_page(), "builtin-travel-teaser")
+    prompt = rendered_prompt(at)
+    run(at.button(key="tpl_use_in_generate").click())
+    run(at.switch_page("pages/generate.py"))
+    assert at.text_area(key="gen_prompt").value == prompt
+    run(at.button(key="generate").click())
+    row = HistoryLog(studio_env).load().iloc[-1]
+    assert row["template_id"] == "builtin-travel-teaser"
+
+
+def test_the_import_limits_are_stated_before_a_file_is_picked(studio_env):
+    at = templates_page()
+    assert IMPORT_LIMITS_TEXT in texts(at.caption)
+    uploader = at.file_uploader[0]
+    assert uploader.proto.max_upload_size_mb == MAX_IMPORT_BYTES // (1024 * 1024)
+
+
+HOSTILE_UPLOADS = [
+    ("brackets.json", b"[" * 100_000, "nested too deeply"),
+    ("huge-number.json", b'{"format": "kling-studio-templates", "format_version": '
+     + b"7" * 5000 + b', "templates": []}', "number 5,000 characters long"),
+    ("utf16.json", json.dumps({"format": "kling-studio-templates", "format_version": 1,
+                               "templates": [{"name": "A", "body": "Waves"}]}).encode("utf-16"),
+     "UTF-16"),
+    ("latin1.json", '{"format": "kling-studio-templates", "name": "Café"}'.encode("latin-1"),
+     "not UTF-8"),
+]
+
+
+def test_hostile_import_files_end_in_a_message_and_change_nothing(studio_env):
+    at = create_template(templates_page(), "Keep me", "Waves crash, drone shot, slow motion")
+    before = (studio_env / "templates.json").read_bytes()
+    for name, data, fragment in HOSTILE_UPLOADS:
+        at = run(at.file_uploader[0].set_value((name, data, "application/json")))
+        shown = said(at.error)
+        assert name in shown and fragment in shown, shown
+        assert "7777777777" not in shown and len(shown) < 600
+        assert not [b for b in at.button if b.key == "tpl_import_apply"]
+    assert (studio_env / "templates.json").read_bytes() == before

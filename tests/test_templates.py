@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -460,14 +461,169 @@ def test_failed_save_leaves_the_old_file_intact(library, monkeypatch):
     assert TemplateLibrary(library.data_dir).user_templates() == [first]
 
 
-def test_damaged_file_is_reported_and_never_overwritten(library):
-    library.data_dir.mkdir(parents=True)
-    library.path.write_bytes(b'{"format": "kling-studio-templates", "templates": [')
-    with pytest.raises(TemplateError, match="cannot be read"):
-        library.user_templates()
+TRUNCATED = b'{"format": "kling-studio-templates", "templates": ['
+
+
+def damage_library(library: TemplateLibrary, data: bytes = TRUNCATED) -> bytes:
+    library.data_dir.mkdir(parents=True, exist_ok=True)
+    library.path.write_bytes(data)
+    return data
+
+
+def test_damaged_file_reads_as_the_builtins_and_is_never_overwritten(library):
+    damage_library(library)
+    # Reading goes on with the built-ins: a damaged file must not hide them.
+    assert library.all() == list(BUILTIN_TEMPLATES)
+    assert library.user_templates() == []
+    assert library.search("tiktok") and library.categories() and library.tags()
+    assert library.get("builtin-tiktok-hook").builtin
+    damage = library.damage()
+    assert damage is not None and damage.path == library.path
+    assert "not valid JSON" in damage.reason and not damage.newer
+    assert damage.backup is None  # never saved by a studio: no last good copy
+    # Every change, and a full export, refuses: the file is the team's only copy.
     with pytest.raises(TemplateError, match="cannot be read"):
         library.create(name="Mine", body=BODY)
-    assert library.path.read_bytes() == b'{"format": "kling-studio-templates", "templates": ['
+    with pytest.raises(TemplateError, match="cannot be read"):
+        library.duplicate("builtin-tiktok-hook")
+    with pytest.raises(TemplateError, match="cannot be read"):
+        library.export_json()
+    with pytest.raises(TemplateError, match="cannot be read"):
+        library.get("tpl-000000000000")
+    assert library.path.read_bytes() == TRUNCATED
+
+
+def test_a_readable_library_has_no_damage(library):
+    assert library.damage() is None
+    library.create(name="Mine", body=BODY)
+    assert library.damage() is None
+
+
+def test_every_save_first_keeps_a_last_good_copy(library, monkeypatch):
+    replaced: list[str] = []
+    real_replace = templates_module.os.replace
+
+    def recording_replace(source, target):
+        replaced.append(Path(target).name)
+        return real_replace(source, target)
+
+    monkeypatch.setattr(templates_module.os, "replace", recording_replace)
+    first = library.create(name="Mine", body=BODY)
+    assert replaced == ["templates.json.bak", "templates.json"]  # backup, then the library
+    assert library.backup_path == library.data_dir / "templates.json.bak"
+    assert library.backup_path.read_bytes() == library.path.read_bytes()
+    library.update(first.id, description="two")
+    assert library.backup_path.read_bytes() == library.path.read_bytes()
+    assert json.loads(library.backup_path.read_bytes())["templates"][0]["versions"][1][
+        "description"] == "two"
+    assert leftovers(library) == []
+
+
+def test_a_failed_backup_saves_nothing(library, monkeypatch):
+    first = library.create(name="Mine", body=BODY)
+    before = library_bytes(library)
+    real_replace = templates_module.os.replace
+
+    def full_disk(source, target):
+        if str(target).endswith(".bak"):
+            raise OSError(28, "No space left on device")
+        return real_replace(source, target)
+
+    monkeypatch.setattr(templates_module.os, "replace", full_disk)
+    with pytest.raises(TemplateError, match="No space left"):
+        library.update(first.id, description="lost")
+    monkeypatch.undo()
+    assert library_bytes(library) == before
+    assert leftovers(library) == []
+
+
+def test_set_aside_keeps_the_damaged_file_and_starts_afresh(library):
+    library.create(name="Mine", body=BODY)
+    damaged = damage_library(library)
+    recovery = library.set_aside_damaged()
+    assert recovery.restored == 0
+    assert recovery.kept_as.parent == library.data_dir
+    assert re.fullmatch(r"templates\.damaged-\d{8}T\d{6}Z(-\d+)?\.json", recovery.kept_as.name)
+    assert recovery.kept_as.read_bytes() == damaged
+    assert not library.path.exists()
+    assert library.damage() is None
+    assert library.user_templates() == []
+    made = library.create(name="Fresh start", body=BODY)
+    assert library.user_templates() == [made]
+
+    # Damaged again within the same second: the first copy is not overwritten.
+    damage_library(library, b"{")
+    again = library.set_aside_damaged()
+    assert again.kept_as != recovery.kept_as
+    assert recovery.kept_as.read_bytes() == damaged and again.kept_as.read_bytes() == b"{"
+
+
+def test_restore_brings_back_the_last_good_copy_and_keeps_the_damaged_file(library):
+    one = library.create(name="One", body=BODY)
+    one = library.update(one.id, description="second version")
+    two = library.create(name="Two", body=BODY)
+    damaged = damage_library(library)
+    damage = library.damage()
+    assert damage.backup is not None and damage.backup.templates == 2
+    assert damage.backup.path == library.backup_path
+    assert damage.backup.saved_at.tzinfo is not None
+
+    recovery = library.restore_backup()
+    assert recovery.restored == 2
+    assert recovery.kept_as.read_bytes() == damaged
+    assert library.damage() is None
+    assert library.user_templates() == [one, two]
+    assert [v.version for v in library.versions(one.id)] == [1, 2]
+    # Another studio sharing the folder reads the restored library too.
+    assert TemplateLibrary(library.data_dir).user_templates() == [one, two]
+    assert leftovers(library) == []
+
+
+def test_recovery_refuses_when_there_is_nothing_to_recover(library):
+    with pytest.raises(TemplateError, match="can be read"):
+        library.set_aside_damaged()
+    library.create(name="Mine", body=BODY)
+    with pytest.raises(TemplateError, match="can be read"):
+        library.restore_backup()
+    library.backup_path.unlink()
+    damaged = damage_library(library)
+    with pytest.raises(TemplateError, match="no last good copy"):
+        library.restore_backup()
+    library.backup_path.write_bytes(b"[[[")
+    assert library.damage().backup is None
+    with pytest.raises(TemplateError, match="last good copy cannot be read"):
+        library.restore_backup()
+    assert library.path.read_bytes() == damaged
+    assert sorted(p.name for p in library.data_dir.glob("templates.damaged-*")) == []
+
+
+def test_a_library_from_a_newer_studio_is_not_set_aside(library):
+    data = damage_library(library, json.dumps(
+        {"format": "kling-studio-templates", "format_version": 2, "templates": []}).encode())
+    damage = library.damage()
+    assert damage.newer and "newer" in damage.reason
+    assert library.all() == list(BUILTIN_TEMPLATES)
+    with pytest.raises(TemplateError, match="newer"):
+        library.set_aside_damaged()
+    with pytest.raises(TemplateError, match="newer"):
+        library.restore_backup()
+    assert library.path.read_bytes() == data
+
+
+@pytest.mark.parametrize("data", [
+    b"[" * 100_000,
+    b'{"format": "kling-studio-templates", "format_version": ' + b"9" * 5000 + b"}",
+    b"\xff\xfe" + "{}".encode("utf-16-le"),
+    b"\x00\x01\x02 not text \xc3\x28",
+    b"",
+], ids=["deep", "huge-number", "utf-16", "binary", "empty"])
+def test_any_damage_to_the_library_file_is_reported_not_raised(library, data):
+    damage_library(library, data)
+    assert library.all() == list(BUILTIN_TEMPLATES)
+    damage = library.damage()
+    assert damage is not None
+    assert len(damage.reason) < 200 and "9999999999" not in damage.reason
+    assert library.set_aside_damaged().kept_as.read_bytes() == data
 
 
 def test_file_from_a_newer_studio_is_left_alone(library):
@@ -647,6 +803,74 @@ def test_import_problems_are_all_listed(library):
         library.preview_import(export_document(*entries))
     assert len(caught.value.problems) == 7
     assert "and 2 more" in str(caught.value)
+
+
+def utf16_export() -> bytes:
+    return export_document(GOOD_ENTRY).decode().encode("utf-16")  # with its BOM
+
+
+def nested_tags(depth: int) -> bytes:
+    return (b'{"format": "kling-studio-templates", "format_version": 1, "templates": '
+            b'[{"name": "Deep", "body": "Waves", "tags": ' + b"[" * depth + b"]" * depth
+            + b"}]}")
+
+
+#: Files a person (or a hostile one) may pick: each ends in a plain TemplateError.
+HOSTILE_FILES = [
+    (b"[" * 100_000, "nested too deeply"),
+    (b"{" * 100_000, "nested too deeply"),
+    (nested_tags(500), "nested too deeply"),  # within Python's limit, far past any template
+    (b'{"format": "kling-studio-templates", "format_version": ' + b"7" * 5000 + b","
+     b' "templates": []}', "number"),
+    (export_document({**GOOD_ENTRY, "duration": 10 ** 4000}), "number"),
+    (export_document({**GOOD_ENTRY, "duration": 1.5e300}).replace(b"1.5e+300",
+                                                                  b"1" * 5000 + b".5"),
+     "number"),
+    (utf16_export(), "UTF-16"),
+    ("\ufeff".encode() + export_document(GOOD_ENTRY)[:-1] + b"\xe9}", "not UTF-8"),
+    (b'\x00\x00\xfe\xff' + b"\x00" * 8, "UTF-32"),
+    (export_document({**GOOD_ENTRY, "name": "Lone \ud800 half"}), "not valid text"),
+    (export_document({**GOOD_ENTRY, "variables": [{"name": "v" * 200_000}],
+                      "body": "Waves"}), "variables"),
+]
+
+
+@pytest.mark.parametrize("data, fragment", HOSTILE_FILES, ids=range(len(HOSTILE_FILES)))
+def test_hostile_import_files_end_in_a_plain_message(library, data, fragment):
+    assert len(data) <= MAX_IMPORT_BYTES
+    library.create(name="Existing", body=BODY)
+    before = library_bytes(library)
+    with pytest.raises(TemplateError) as caught:
+        library.apply_import(library.preview_import(data), {})
+    message = str(caught.value)
+    assert fragment in message
+    # Plain: short, no Python internals, no echo of the monster value.
+    assert len(message) < 600, message[:300]
+    for internal in ("Traceback", "recursion", "sys.set_int_max_str_digits", "v" * 50,
+                     "7777777777", "surrogate"):
+        assert internal not in message
+    assert library_bytes(library) == before
+    assert leftovers(library) == []
+
+
+def test_an_export_with_a_utf8_bom_imports(library):
+    plan = library.preview_import("\ufeff".encode() + export_document(GOOD_ENTRY))
+    assert [t.name for t in plan.templates] == ["Imported"]
+
+
+def test_the_import_limits_are_stated_with_the_checked_constants():
+    assert templates_module.IMPORT_LIMITS_TEXT == (
+        f"up to {MAX_IMPORT_BYTES // (1024 * 1024)} MB and "
+        f"{templates_module.MAX_IMPORT_TEMPLATES} templates")
+    # The studio's uploader counts a megabyte as 1,048,576 bytes: so does the check.
+    assert MAX_IMPORT_BYTES % (1024 * 1024) == 0
+
+
+def test_text_that_cannot_be_saved_is_refused_as_a_field_problem(library):
+    with pytest.raises(TemplateError) as caught:
+        library.create(name="Lone \ud800 half", body=BODY)
+    assert "name" in caught.value.field_errors
+    assert library_bytes(library) is None
 
 
 @pytest.fixture

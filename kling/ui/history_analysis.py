@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from kling.billing import POSSIBLY_BILLED
 from kling.history import HistoryQuery, HistoryStats
 from kling.services import Studio
 from kling.ui.history_detail import template_names
@@ -28,6 +29,10 @@ _MARKER = "#f2b134"
 _FEW_BARS, _BAR_SIZE = 8, 44
 #: Up to this many days, each day is its own labelled bar (or point).
 _DISCRETE_DAYS = 45
+#: "Most used templates": pixels per template row, bar thickness, longest name shown.
+_TEMPLATE_ROW_PX, _TEMPLATE_BAR_PX, _TEMPLATE_LABEL_PX = 40, 22, 220
+#: Counts beside the bars: readable on the dark and the light theme.
+_COUNT_TEXT = "#9aa0a6"
 
 
 def _per_day_outcomes(stats: HistoryStats) -> pd.DataFrame:
@@ -122,8 +127,31 @@ def _money_and_seconds(frame: pd.DataFrame, axis: alt.X) -> None:
         st.altair_chart(_bars(alt.Chart(frame, height=_HEIGHT), len(frame),
                               color="#f58518").encode(
             x=axis, y=alt.Y("spend:Q", title="USD", axis=alt.Axis(format="$,.0f")),
-            tooltip=[alt.Tooltip("spend:Q", format="$,.2f")],
+            tooltip=[alt.Tooltip("spend:Q", format="$,.2f"),
+                     alt.Tooltip("possibly_billed:Q", title=POSSIBLY_BILLED, format="$,.2f")],
         ), width="stretch")
+
+
+def templates_chart(table: pd.DataFrame) -> alt.LayerChart:
+    """One labelled bar per template (`template`, `uses`, ...), most used on top, "3 videos"
+    at its end. Streamlit fits the whole chart into its height, so the height is set per
+    bar: two templates draw two readable bars, ten draw ten, never slivers."""
+    table = table.assign(videos=[f"{uses:,} video{'s' if uses != 1 else ''}"
+                                 for uses in table["uses"]])
+    base = alt.Chart(table).encode(
+        y=alt.Y("template:N", sort="-x", title=None,
+                axis=alt.Axis(labelLimit=_TEMPLATE_LABEL_PX, labelFontSize=13, ticks=False,
+                              domain=False, labelPadding=8)),
+        tooltip=[alt.Tooltip("template:N", title="Template"),
+                 alt.Tooltip("uses:Q", title="Generations"),
+                 alt.Tooltip("success_rate:Q", format=".0%", title="Succeeded"),
+                 alt.Tooltip("avg_rating:Q", format=".1f", title="Average rating")],
+    )
+    bars = base.mark_bar(color="#72b7b2", size=_TEMPLATE_BAR_PX, cornerRadiusEnd=3).encode(
+        x=alt.X("uses:Q", title=None, axis=None, scale=alt.Scale(domainMin=0, nice=False)))
+    counts = base.mark_text(align="left", dx=6, fontSize=13, color=_COUNT_TEXT).encode(
+        x="uses:Q", text="videos:N")
+    return (bars + counts).properties(height=_TEMPLATE_ROW_PX * len(table))
 
 
 def _templates(studio: Studio, stats: HistoryStats) -> None:
@@ -133,14 +161,7 @@ def _templates(studio: Studio, stats: HistoryStats) -> None:
         return
     names = template_names(studio)
     table = top.assign(template=top["template_id"].map(lambda t: names.get(t, t)))
-    st.altair_chart(alt.Chart(table, height=36 * len(table) + 20).mark_bar(
-        color="#72b7b2").encode(
-        x=alt.X("uses:Q", title="Generations", axis=alt.Axis(format="d", tickMinStep=1)),
-        y=alt.Y("template:N", sort="-x", title=None, axis=alt.Axis(labelLimit=220)),
-        tooltip=["template:N", "uses:Q",
-                 alt.Tooltip("success_rate:Q", format=".0%", title="Succeeded"),
-                 alt.Tooltip("avg_rating:Q", format=".1f", title="Average rating")],
-    ), width="stretch")
+    st.altair_chart(templates_chart(table), width="stretch")
 
 
 def _seconds(value: float | None) -> str:
@@ -171,7 +192,14 @@ def render_analysis(studio: Studio, stats: HistoryStats) -> None:
                       help="95 in 100 videos took less than this.")
     figures[4].metric("Seconds generated", f"{stats.seconds_generated:,.0f} s")
     figures[5].metric("Estimated spend", f"${stats.spend_total:,.2f}",
-                      help="At the configured price per second of video.")
+                      help="Videos that were made, at the configured price per second of "
+                           "video. Possibly billed ones are counted apart.")
+    if stats.possibly_billed:
+        st.warning(f"**{POSSIBLY_BILLED.capitalize()}: ${stats.possibly_billed_usd:,.2f}** "
+                   f"for {stats.possibly_billed:,} generation(s) that were sent but whose "
+                   "answer never came. Firemoon may have made and charged them; they are "
+                   "not in the spend above. Check your Firemoon account.",
+                   icon=":material/account_balance_wallet:")
 
     per_day, success = st.columns(2)
     with per_day:

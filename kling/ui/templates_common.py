@@ -1,8 +1,9 @@
-"""What the Templates page's parts share: which template is open, one-off notices, text.
+"""What the Templates page's parts share: which template is open, one-off notices, text,
+and the way out of a damaged template file.
 
 Everything a person chose on the page lives in `st.session_state` under `tpl_*` keys.
-State that widgets depend on (selecting, duplicating, saving) changes in button callbacks,
-so that the run which follows already draws the new state.
+State that widgets depend on (selecting, duplicating, saving, recovering) changes in button
+callbacks, so that the run which follows already draws the new state.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from kling.templates import TemplateError, TemplateLibrary
+from kling.templates import DAMAGED_PREFIX, LibraryDamage, TemplateError, TemplateLibrary
 from kling.ui.state import GENERATE_PAGE
 from kling.ui.text import literal
 
@@ -23,15 +24,71 @@ MODES = ("Use", "Edit", "Versions")
 _NOTICE = "tpl_notice"
 
 
-def library_problem(library: TemplateLibrary) -> str | None:
-    """Why the team's template file cannot be read, if it cannot; None when it is fine."""
+def can_change(library: TemplateLibrary) -> bool:
+    """False while the team's template file is damaged: only the built-ins can be used."""
+    return library.damage() is None
+
+
+def render_damage(library: TemplateLibrary) -> bool:
+    """When the team's template file cannot be read: one message saying so, with the ways
+    out (restore its last good copy, or set it aside and start afresh). Returns True while
+    it cannot be read; the page then works with the built-in templates."""
+    damage = library.damage()
+    if damage is None:
+        return False
+    if damage.newer:
+        st.warning(f"**Your team's templates are not shown:** {literal(damage.path.name)} "
+                   f"{literal(damage.reason)}. Update this studio to use them; the built-in "
+                   "templates below work as usual.", icon=":material/update:")
+        return True
+    with st.container(border=True, key="tpl_damage"):
+        st.error(f"**Your team's templates are not shown: {literal(damage.path.name)} is "
+                 f"damaged.** It {literal(damage.reason)}. The built-in templates below work "
+                 "as usual, and nothing has been changed.", icon=":material/error:")
+        with st.container(horizontal=True, vertical_alignment="center"):
+            if damage.backup:
+                count = damage.backup.templates
+                st.button(f"Restore the last good copy ({count} template"
+                          f"{'s' if count != 1 else ''})", type="primary",
+                          icon=":material/settings_backup_restore:", key="tpl_recover_restore",
+                          on_click=_recover, args=(library, "restore"))
+            st.button("Set the damaged file aside and start afresh",
+                      type="secondary" if damage.backup else "primary",
+                      icon=":material/drive_file_move:", key="tpl_recover_set_aside",
+                      on_click=_recover, args=(library, "set aside"))
+        st.caption(_recovery_choices(damage))
+    return True
+
+
+def _recovery_choices(damage: LibraryDamage) -> str:
+    kept = (f"The damaged file is kept either way, as {DAMAGED_PREFIX}<date>.json in "
+            f"{damage.path.parent}, for someone to look at.")
+    if damage.backup is None:
+        return literal("There is no last good copy to restore: it is made each time the "
+                       "studio saves the library. Setting the file aside starts an empty "
+                       f"library for your team's templates. {kept}")
+    saved = damage.backup.saved_at.astimezone().strftime("%-d %b %Y, %H:%M")
+    return literal(f"The last good copy is the library as it was saved on {saved}. Starting "
+                   f"afresh leaves your team's library empty instead. {kept}")
+
+
+def _recover(library: TemplateLibrary, action: str) -> None:
+    """The recovery buttons: restore the last good copy, or set the damaged file aside."""
     try:
-        library.all()
+        recovery = (library.restore_backup() if action == "restore"
+                    else library.set_aside_damaged())
     except TemplateError as exc:
-        return (f"{exc.message} The studio has not changed the file. Restore it from a "
-                f"backup or move it away ({library.path}); the built-in templates come "
-                "back at once.")
-    return None
+        notify(exc.message, icon=":material/error:", error=True, place="page")
+        return
+    kept = f"The damaged file is kept as {recovery.kept_as.name} in {recovery.kept_as.parent}."
+    if action == "restore":
+        count = recovery.restored
+        notify(f"Restored the last good copy: your team's {count} template"
+               f"{'s are' if count != 1 else ' is'} back. {kept}",
+               icon=":material/settings_backup_restore:", place="page")
+    else:
+        notify(f"The damaged file is set aside and your team's library starts afresh. {kept}",
+               icon=":material/drive_file_move:", place="page")
 
 
 _BLANK_OR_BRACE = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -78,8 +135,8 @@ def select(template_id: str | None, mode: str | None = None) -> None:
 
 def notify(text: str, *, icon: str = ":material/check_circle:", link: bool = False,
            error: bool = False, place: str = "workspace") -> None:
-    """Say something at `place` ("workspace" or "transfer") on the next run: a callback
-    or a run that ends in `st.rerun()` cannot show it itself."""
+    """Say something at `place` ("page", "workspace" or "transfer") on the next run: a
+    callback or a run that ends in `st.rerun()` cannot show it itself."""
     st.session_state[f"{_NOTICE}_{place}"] = {"text": text, "icon": icon, "link": link,
                                               "error": error}
 

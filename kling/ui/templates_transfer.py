@@ -13,7 +13,13 @@ from datetime import date
 
 import streamlit as st
 
-from kling.templates import MAX_IMPORT_BYTES, ImportPlan, TemplateError, TemplateLibrary
+from kling.templates import (
+    IMPORT_LIMITS_TEXT,
+    MAX_IMPORT_MB,
+    ImportPlan,
+    TemplateError,
+    TemplateLibrary,
+)
 from kling.ui.templates_common import notify, show_notice
 from kling.ui.text import literal
 
@@ -45,12 +51,14 @@ def render_export(library: TemplateLibrary) -> None:
 def render_import(library: TemplateLibrary) -> None:
     """Upload a JSON file, see what it would add, settle name clashes, then import."""
     st.markdown("**Import**")
+    # Said before a file is picked; the core checks the same limits (`MAX_IMPORT_*`).
+    st.caption(f"A JSON file exported from Kling Studio, {IMPORT_LIMITS_TEXT}. You see what "
+               "it holds first: nothing changes until you press Import.")
     show_notice("transfer")
     upload = st.file_uploader(
-        "Template file (JSON)", type=["json"], max_upload_size=MAX_IMPORT_BYTES // 1_000_000,
+        "Template file (JSON)", type=["json"], max_upload_size=MAX_IMPORT_MB,
         key=f"tpl_import_{st.session_state.get(_UPLOAD_ROUND, 0)}",
-        help=f"A file exported from Kling Studio, up to {MAX_IMPORT_BYTES // 1_000_000} MB. "
-             "Nothing changes until you press Import.")
+        help=f"UTF-8 JSON, {IMPORT_LIMITS_TEXT}.")
     if upload is None:
         return
     try:

@@ -4,7 +4,8 @@ The library lists the templates that match the search, category and tags, one ca
 with its settings, a preview of its prompt and how it did in the history. The workspace
 shows the open template: **Use** (`kling.ui.templates_use`), and for the team's own
 templates **Edit** and **Versions** (`kling.ui.templates_edit`); built-ins are read-only
-and offer **Duplicate to edit** instead.
+and offer **Duplicate to edit** instead. While the team's file is damaged (the page says so
+once, above) the built-ins are listed and used as usual, and nothing offers to save.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from kling.ui.templates_common import (
     MODES,
     NEW,
     SELECTED,
+    can_change,
     highlight_blanks,
     local_time,
     mode_key,
     select,
 )
-from kling.ui.text import literal
 from kling.ui.text import literal
 from kling.ui.templates_edit import (
     ask_delete,
@@ -39,6 +40,7 @@ from kling.ui.templates_edit import (
 from kling.ui.templates_use import render_use
 
 _PREVIEW_CHARS = 170
+_WAIT_FOR_RECOVERY = "Restore or set aside the damaged template file first (see above)."
 
 
 # -- the library ---------------------------------------------------------------------------
@@ -63,8 +65,9 @@ def render_filters(library: TemplateLibrary) -> Filters:
         persist_state="session", icon=":material/search:",
         placeholder="Try: launch, drone, food, tiktok",
         help="Finds every word in the name, description, prompt, tags or category.")
+    # Wrapped: in a column, pills would scroll on one row and cut "Storytelling" off.
     category = st.pills("Category", library.categories(), key="tpl_category",
-                        persist_state="session")
+                        persist_state="session", wrap=True)
     tags = st.multiselect("Tags", library.tags(), key="tpl_tags", persist_state="session",
                           placeholder="Any tag", help="Shows templates carrying all of these.")
     return Filters(text or "", category, tuple(tags))
@@ -112,11 +115,19 @@ def render_library(studio: Studio) -> None:
     filters = render_filters(library)
     found = library.search(filters.text, filters.category, filters.tags)
     total = len(library.all())
-    count, new = st.columns([3, 2], vertical_alignment="center")
-    count.caption(f"{len(found)} of {total} templates" if filters.active
-                  else f"{total} templates · {len(library.user_templates())} by your team")
-    new.button("New template", icon=":material/add:", key="tpl_new", on_click=select,
-               args=(NEW,), width="stretch")
+    writable = can_change(library)
+    # A row, not columns: the button keeps the width of its label and the count the rest.
+    with st.container(horizontal=True, vertical_alignment="center",
+                      horizontal_alignment="distribute"):
+        if filters.active:
+            st.caption(f"{len(found)} of {total} templates")
+        elif writable:
+            st.caption(f"{total} templates · {len(library.user_templates())} by your team")
+        else:
+            st.caption(f"{total} built-in templates")
+        st.button("New template", icon=":material/add:", key="tpl_new", on_click=select,
+                  args=(NEW,), disabled=not writable,
+                  help=None if writable else _WAIT_FOR_RECOVERY)
     if not found:
         st.info("No template matches. Clear the search, or pick another category or tag.",
                 icon=":material/search_off:")
@@ -159,6 +170,9 @@ def render_card(template: Template, usage: Usage, selected: bool) -> None:
 def render_workspace(studio: Studio, owner: str) -> None:
     """The open template (or the new-template form, or a word on where to start)."""
     library = studio.templates
+    writable = can_change(library)
+    if st.session_state.get(SELECTED) == NEW and not writable:
+        select(None)  # nothing could be saved: the page says why, above
     if st.session_state.get(SELECTED) == NEW:
         st.subheader("New template", anchor=False)
         st.caption("Write the prompt once with {blanks}; the team fills them in each time.")
@@ -174,8 +188,9 @@ def render_workspace(studio: Studio, owner: str) -> None:
     if template.builtin:
         st.button("Duplicate to edit", icon=":material/content_copy:",
                   key=f"tpl_duplicate_{template.id}", on_click=duplicate,
-                  args=(library, template),
-                  help="Built-in templates are read-only: make your team's own copy to edit.")
+                  args=(library, template), disabled=not writable,
+                  help="Built-in templates are read-only: make your team's own copy to edit."
+                  if writable else _WAIT_FOR_RECOVERY)
         render_use(studio, template, owner)
         return
     key = mode_key(template.id)
@@ -209,7 +224,8 @@ def _open_template(library: TemplateLibrary) -> Template | None:
         return library.get(template_id)
     except TemplateError as exc:
         select(None)
-        st.warning(literal(exc.message), icon=":material/warning:")
+        if can_change(library):  # deleted meanwhile; a damaged file is said once, above
+            st.warning(literal(exc.message), icon=":material/warning:")
         return None
 
 
