@@ -9,16 +9,25 @@ File design, and why
 --------------------
 * **A log, never rewritten.** Every change of a generation appends one *complete* row
   (prompt, settings and outcome together); where several rows share an `id`, the last is
-  the state. An append never reads or rewrites the file, so it costs the same for ten
-  rows or a million, and a crash can only ever damage the row being written.
-* **One record = one physical line.** Text cells escape backslash, CR, LF and NUL as
-  `\\\\`, `\\r`, `\\n`, `\\0` (decoded again on load, so every prompt round-trips exactly);
-  the rest is ordinary RFC 4180 CSV that `pandas.read_csv` reads directly (showing a
-  multi-line prompt as `...\\n...`; `load()` gives the exact text). Because no
-  record contains a raw newline, "is the last record complete?" is one byte: the file's
-  last byte is `\\n`. That makes torn-row detection O(1) at append time, and a prompt that
-  was cut inside a quoted field can never swallow the next append (a plain multi-line
-  CSV cannot tell "torn in a quoted newline" from "complete" without rescanning).
+  the state. An append never rewrites the file, and reads at most what other writers
+  appended since it last looked (below), so it costs the same for ten rows or a
+  million, and a crash can only ever damage the row being written.
+* **Plain RFC 4180 CSV.** A cell is quoted only when it holds `"`, `,`, CR or LF, and a
+  quote inside it is doubled; newlines, CRLF, tabs, backslashes and all of Unicode are
+  stored as they are, so `pandas.read_csv`, the `csv` module and a spreadsheet read every
+  prompt and note exactly (a record may span several lines). Records end with CRLF, the
+  line break RFC 4180 names. NUL, which pandas cannot hold, is written as U+FFFD
+  (`NUL_REPLACEMENT`): the one change made to any text, so no NUL reaches the file or an
+  export (JSON cells such as `template_vars` keep it as `\\u0000`).
+* **Format marker: the header's line end.** Earlier versions kept one record per
+  physical line by escaping backslash, CR, LF and NUL in text cells as `\\\\`, `\\r`,
+  `\\n`, `\\0`, and ended every line with a bare LF. A header that ends with CRLF is
+  this format; one that ends with a bare LF is the escaped format: it loads with the
+  escapes decoded, and the first append migrates it (below). The marker adds nothing a
+  reader sees: the header is still `id,created_at,status,prompt,...`, with no extra
+  column. (A file re-saved by a tool that writes bare LF is taken for the escaped format,
+  so only text holding backslash sequences could change; one re-saved with CRLF, as
+  spreadsheets on Windows do, is read as it is.)
 * **Nothing lost.** `record_pending` is appended and fsync'd before the request is sent;
   the outcome is appended after. Each pending row carries `owner` =
   `host:pid:<boot id>-<process start ticks>`. On load, a pending row whose owner process
@@ -27,33 +36,62 @@ File design, and why
   after `PENDING_TIMEOUT_S`. This process's own in-flight generations stay pending.
 * **Safe together.** Every append holds a `threading.Lock` and a `filelock.FileLock`
   (`history.lock`) and writes the whole encoded batch with one `os.write` on an
-  `O_APPEND` descriptor, then fsyncs. Readers take no lock: they parse up to the last
-  newline only, so a row being written right now is simply not seen yet.
-* **Safe after a crash.** Before appending (under the lock) a writer checks the last
-  byte; if it is not a newline, the bytes after the last newline are a torn row. They are
-  appended verbatim to `history.torn.csv` (fsync'd), a warning is logged, and only then is
-  the log truncated back to the last complete row, so the next append starts on a fresh
-  line. A reader that finds a torn tail and can take the lock without waiting repairs it
-  the same way; if the lock is busy, a writer is mid-row and the tail is left alone.
-* **Columns evolve.** The header is fixed when the file is created and appends write
-  cells in the *file's* column order (unknown columns, e.g. from a newer version, are
-  written empty and so kept). A log with fewer columns than this code knows loads with
-  them filled in; the first append by this code migrates it once, under the lock, to a
-  header that is the union (temp file + `os.replace`; every existing value kept).
-  Rows that cannot be parsed (wrong status, too many cells) are skipped with a warning,
-  never removed from disk.
-* **Damage costs one line.** If pandas cannot parse the file (a hand edit left an
-  unmatched `"`: "EOF inside string"), or a quoted cell ran over its line end and so
-  joined records (seen by counting lines), the file is read again one physical line at
-  a time with the `csv` module; each line that cannot be read alone is skipped with a
-  warning and left in the file as it is (a migration copies it verbatim). A blank file,
-  or one with only blank lines, is an empty log: the next append starts it again with
-  a header. A file whose header has no `id` column loads as empty and refuses appends
-  with `HistoryError` (nothing is written to a file that is not ours).
+  `O_APPEND` descriptor, then fsyncs. Readers take no lock: they parse complete lines
+  only and leave out a last record whose quotes do not pair up, so a row being written
+  right now is simply not seen yet.
+* **Safe after a crash.** A crash mid-append leaves the first part of a record. Every
+  `"` this code writes opens or closes a quoted cell or is doubled inside one, so a
+  record ends at the first newline where the quotes since its start pair up. Before
+  appending (under the lock) a writer counts the quotes from a known record boundary to
+  the end of the file: an odd count, or a last byte that is not a newline, means the
+  last record is torn, even when it was cut right after a newline inside a quoted cell.
+  The boundary is where this object's own last append or repair ended, or the end of
+  its last load if pandas read that in one go; it is kept with the inode and the 4 KiB
+  before it and re-checked with one `pread`, so an append reads only what other writers
+  appended since: O(1), whatever the size of the log. When nothing is known (a process
+  that has not loaded yet, a file rewritten in place) the file is read once: the last
+  line that starts a record (its key cells unquoted, e.g. `<id>,<created_at>,pending,`,
+  as every record begins) is a boundary if the quotes before it pair up, which holds for
+  every file this code wrote; if they do not (a damaged record kept in the file, or a
+  prompt holding such a line) the file is read record by record as a load reads it, and
+  a quote that stays open to the end with no complete record after it is the torn
+  record's own text. (Only a torn prompt that itself holds lines shaped like complete
+  records, met by a process that knows no boundary, would be read as a damaged record
+  followed by those lines.) The torn bytes are appended verbatim to `history.torn.csv`
+  (fsync'd), a warning is logged, and only then is the log truncated back to the last
+  complete record, so the next append starts a record of its own. A reader that finds a
+  torn tail (or whose parse left out a last record cut short) and can take the lock
+  without waiting repairs it the same way; if the lock is busy, a writer is mid-row and
+  the tail is left alone. A log in the escaped format keeps the earlier rule (the bytes
+  after the last newline) until it is migrated. (A hand edit that leaves an unmatched
+  quote at the very end of the file cannot be told from a torn record; it is set aside
+  the same way, so nothing is ever appended after an open quote.)
+* **Columns and formats evolve.** The header is fixed when the file is created and
+  appends write cells in the *file's* column order (unknown columns, e.g. from a newer
+  version, are written empty and so kept). A log with fewer columns than this code knows,
+  or in the escaped format, loads with the columns filled in and the escapes decoded; the
+  first append by this code migrates it once, under the lock, to this format with a
+  header that is the union (temp file + `os.replace`; every row, value and unknown column
+  kept, escapes decoded; a line that cannot be read is copied verbatim). A second open
+  finds the marker and all the columns, and migrates nothing. Rows that cannot be
+  parsed (wrong status, too many cells) are skipped with a warning, never removed.
+* **Damage costs one record.** pandas reads the file in one go; a quote left open by a
+  hand edit would make it read the records after it as part of one cell. Every record
+  begins a line with its key cells, so the number of such lines is checked against the
+  records pandas found with valid key cells; on a mismatch, or when pandas cannot parse
+  the file at all ("EOF inside string"), the file is read again record by record with the
+  `csv` module (strict). A record that cannot be read (a quote left open, text after a
+  closing quote, more cells than the header) is skipped with a warning and reading
+  resumes at the next line that starts a record, so it costs only itself; it stays in
+  the file as it is. A blank file, or one with only blank lines, is an empty log: the
+  next append starts it again with a header. A file whose header has no `id` column
+  loads as empty and refuses appends with `HistoryError` (nothing is written to a file
+  that is not ours).
 * **Annotations in a second file.** `annotations.csv` is a log of `(id, field, value,
-  annotated_at)` rows; the last row per (id, field) wins. Changing one rating appends one
-  short line, never rewrites the large log, and two people editing different fields of
-  one generation at once cannot overwrite each other.
+  annotated_at)` rows in the same format (marker, quoting, torn-row repair, migration);
+  the last row per (id, field) wins. Changing one rating appends one short record, never
+  rewrites the large log, and two people editing different fields of one generation at
+  once cannot overwrite each other.
 * **Cheap repeated loads.** `load()` is keyed by `(inode, size, mtime_ns)` of both files
   and returns the cached frame (a copy-on-write shallow copy, so callers may not corrupt
   the cache) when neither changed; the pages call it on every rerun.
@@ -64,6 +102,7 @@ from __future__ import annotations
 import csv
 import gc
 import io
+import itertools
 import json
 import logging
 import math
@@ -242,17 +281,32 @@ def _now_iso() -> str:
 
 # -- cells and lines ----------------------------------------------------------------------
 
-_ESCAPE_TABLE = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\x00": "\\0"})
+#: A cell is quoted when it holds one of these (`csv.writer` would leave a lone CR bare
+#: with `\n` line ends, and pandas would end the record there).
+_NEEDS_QUOTES = re.compile(r'[",\r\n]')
+#: What NUL, which pandas cannot hold, is written as (see the module docstring).
+NUL_REPLACEMENT = "\ufffd"
+#: How records (and the header) end: CRLF, as RFC 4180 has it. The header's line end is
+#: the format marker (see the module docstring).
+_LINE_END = "\r\n"
+
+# Logs of earlier versions (no marker) escaped backslash, CR, LF and NUL in text cells.
 _UNESCAPE_RE = re.compile(r"\\([\\nr0])")
-_UNESCAPES = {"\\": "\\", "n": "\n", "r": "\r", "0": "\x00"}
-
-
-def _escape(text: str) -> str:
-    return text.translate(_ESCAPE_TABLE)
+_UNESCAPES = {"\\": "\\", "n": "\n", "r": "\r", "0": NUL_REPLACEMENT}
 
 
 def _unescape(text: str) -> str:
+    """A text cell of an escaped (earlier) log as the text it stands for."""
     return _UNESCAPE_RE.sub(lambda m: _UNESCAPES[m.group(1)], text)
+
+
+def _quote(text: str) -> str:
+    """One cell as RFC 4180 has it: quoted, inner quotes doubled, only where needed."""
+    if "\x00" in text:
+        text = text.replace("\x00", NUL_REPLACEMENT)
+    if _NEEDS_QUOTES.search(text) is None:
+        return text
+    return '"' + text.replace('"', '""') + '"'
 
 
 def _cell(value: Any) -> str:
@@ -266,19 +320,203 @@ def _cell(value: Any) -> str:
         return repr(float(value)) if math.isfinite(value) else ""
     if isinstance(value, datetime):
         return value.isoformat()
-    return _escape(str(value))
+    return _quote(str(value))
+
+
+def _header_cells(columns: Sequence[str]) -> str:
+    """A header line, without its line end."""
+    return ",".join(_quote(name) for name in columns)
+
+
+def _marked(raw_header: bytes) -> bool:
+    """Whether a header line (as bytes, with its line end) is of this format: CRLF.
+    Earlier versions, which escaped text cells, ended every line with a bare LF."""
+    return raw_header.endswith(b"\r\n")
 
 
 def _encode(columns: Sequence[str], rows: Iterable[Mapping[str, Any]],
             header: bool = False) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    if header:
-        writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row.get(name)) for name in columns])
+    lines = [_header_cells(columns)] if header else []
+    lines.extend(",".join([_cell(row.get(name)) for name in columns]) for row in rows)
     # A lone surrogate cannot be stored as UTF-8; "?" is better than losing the row.
-    return buffer.getvalue().encode("utf-8", "replace")
+    return "".join(line + _LINE_END for line in lines).encode("utf-8", "replace")
+
+
+#: The key cells every record starts with, by column name (unquoted, well-formed).
+_KEY_CELLS = {
+    "id": r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}",  # ID_PATTERN
+    "status": "(?:" + "|".join(STATUSES) + ")",
+    "field": "(?:" + "|".join(ANNOTATION_FIELDS) + ")",
+}
+
+
+@lru_cache(maxsize=32)
+def _record_start(names: tuple[str, ...]) -> tuple[re.Pattern[bytes], re.Pattern[str]] | None:
+    """What a line that starts a record of a file with this header looks like.
+
+    Every record this code writes begins with its key cells (id, then status or field)
+    unquoted and well-formed, e.g. `<id>,<created_at>,pending,`. Returns a bytes pattern
+    that matches a newline and such a line start, and a text pattern for the start of
+    one line; None if the header has no `id` column.
+    """
+    if "id" not in names:
+        return None
+    last = max(i for i, name in enumerate(names) if name in _KEY_CELLS)
+    cells = ",".join(_KEY_CELLS.get(name, r'[^,"\r\n]*') for name in names[: last + 1])
+    cells += r"(?=[,\r\n]|$)"
+    return re.compile(b"\n" + cells.encode()), re.compile(cells)
+
+
+def _header_span(data: bytes, end: int | None = None) -> tuple[int, int] | None:
+    """(start, end) offsets of the header, the first non-blank line (with its newline)."""
+    end = len(data) if end is None else end
+    found = _NOT_BLANK.search(data, 0, end)
+    if found is None:
+        return None
+    start = data.rfind(b"\n", 0, found.start()) + 1
+    stop = data.find(b"\n", start, end)
+    return start, (stop + 1 if stop >= 0 else end)
+
+
+def _complete_prefix(tail: bytes) -> int:
+    """How many leading bytes of `tail`, which starts at a record boundary, are whole
+    records.
+
+    Every `"` this code writes opens or closes a quoted cell or is doubled inside one,
+    so a record ends at the first newline where the quotes since its start pair up: no
+    parsing needed. Bytes after the last such newline are a record cut short.
+    """
+    if tail.endswith(b"\n") and not tail.count(b'"') & 1:
+        return len(tail)
+    end = position = quotes = 0
+    while (newline := tail.find(b"\n", position)) >= 0:
+        quotes += tail.count(b'"', position, newline)
+        position = newline + 1
+        if not quotes & 1:
+            end = position
+    return end
+
+
+def _last_record_start(data: bytes, pattern: re.Pattern[bytes], low: int,
+                       high: int | None = None) -> int:
+    """Offset of the last line in `data[low:high]` that starts a record (`low` if none).
+
+    Searched backwards in growing windows: the last record is almost always in the
+    last few kilobytes.
+    """
+    high = len(data) if high is None else high
+    window = 1 << 16
+    while True:
+        start = max(low - 1, high - window, 0)
+        found = None
+        for found in pattern.finditer(data, start, high):
+            pass
+        if found is not None:
+            return found.start() + 1
+        if start <= max(low - 1, 0):
+            return low
+        window *= 8
+
+
+def _open_tail(data: bytes, end: int) -> bool:
+    """Whether the last record of `data[:end]` (complete lines of a log) is cut short.
+
+    Cheap: the quotes from the last line that starts a record. Escaped logs (earlier
+    versions) hold one record per line, so theirs never is. Used only to decide whether
+    to try a repair, which decides again exactly, under the lock.
+    """
+    span = _header_span(data, end)
+    if span is None or span[1] >= end or not _marked(data[span[0]: span[1]]):
+        return False
+    header = data[span[0]: span[1]].decode("utf-8", "replace").rstrip("\r\n")
+    patterns = _record_start(tuple(next(csv.reader([header]), [])))
+    last = _last_record_start(data, patterns[0], span[1], end) if patterns else span[1]
+    return bool(data.count(b'"', last, end) & 1)
+
+
+def _pread_all(fd: int, start: int, end: int) -> bytes:
+    chunks = []
+    while start < end:
+        block = os.pread(fd, min(end - start, 1 << 24), start)
+        if not block:
+            break
+        chunks.append(block)
+        start += len(block)
+    return b"".join(chunks)
+
+
+class _TooWide(Exception):
+    pass
+
+
+def _scan_records(lines: list[str], starts: re.Pattern[str] | None, width: int,
+                  terminated: bool = True) -> Iterator[tuple[str, list[str], int, int, str]]:
+    """The records of a log body one by one, resynchronising after damage.
+
+    `lines` are the body's lines without their newlines (`terminated`: the last one had
+    one too). Yields `(kind, cells, first line, end line, note)`:
+
+    * `"row"`: a record (blank lines are skipped, as pandas does);
+    * `"damaged"`: a record that cannot be read (a quote left open, which would swallow
+      the records after it; text after a closing quote; more cells than the header).
+      Reading resumes at the next line that starts a record (`starts`), so the damage
+      costs that record only (with any lines after it that start no record);
+    * `"open"`: the last record, cut short: its quotes do not pair up by the end (or
+      the last line has no newline). Torn by a crash, or being written right now.
+      A quote that stays open to the end of the file with no full record (every cell,
+      as this code writes them) after it is this too: what follows is the rest of that
+      record's text (a torn prompt may hold lines that look like a record's start).
+    """
+    n = len(lines)
+    feed = [line + "\n" for line in lines]  # with newlines, so quoted ones are kept
+    if feed and not terminated:
+        feed[-1] = lines[-1]
+    i = 0
+    while i < n:
+        reader = csv.reader(itertools.islice(feed, i, None), strict=True)
+        done = i
+        try:
+            for cells in reader:
+                end = i + reader.line_num
+                if len(cells) < 2 and end - done == 1 and not lines[done].strip(" \t\r"):
+                    pass  # a blank line
+                elif len(cells) > width:
+                    raise _TooWide(f"expected {width} fields, saw {len(cells)}")
+                elif end == n and not terminated:
+                    yield "open", cells, done, end, ""
+                else:
+                    yield "row", cells, done, end, ""
+                done = end
+            return
+        except (csv.Error, _TooWide) as exc:
+            unclosed = (isinstance(exc, csv.Error) and i + reader.line_num >= n
+                        and bool(sum(line.count('"') for line in lines[done:]) & 1))
+            resume = n
+            if starts is not None:
+                resume = next((k for k in range(done + 1, n) if starts.match(lines[k])), n)
+            if (resume == n and (unclosed or not terminated)
+                    or unclosed and not _full_record_in(feed[resume:], width)):
+                yield "open", [], done, n, ""
+                return
+            yield "damaged", [], done, resume, _problem(feed[done:resume], width, exc)
+            i = resume
+
+
+def _full_record_in(chunk: list[str], width: int) -> bool:
+    """Whether the lines hold a record with every cell, as this code writes them."""
+    try:
+        return any(len(cells) == width for cells in csv.reader(chunk, strict=True))
+    except csv.Error:
+        return False
+
+
+def _problem(chunk: list[str], width: int, exc: Exception) -> str:
+    """Why lines that start a record cannot be read, as they read alone."""
+    try:
+        widest = max((len(cells) for cells in csv.reader(chunk, strict=True)), default=0)
+    except csv.Error as error:
+        return str(error)
+    return f"expected {width} fields, saw {widest}" if widest > width else str(exc)
 
 
 # -- one append-only CSV file -------------------------------------------------------------
@@ -349,16 +587,26 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+#: How many bytes before a remembered record boundary are kept to re-check it.
+_BOUNDARY_CHECK = 4096
+
+
 class _LogFile:
-    """One append-only CSV file of one-line records (see the module docstring)."""
+    """One append-only RFC 4180 CSV file (see the module docstring)."""
 
     def __init__(self, path: Path, columns: Sequence[str], lock: _LockPair) -> None:
         self.path = path
         self.columns = tuple(columns)
         self.torn_path = path.with_name(path.stem + ".torn" + path.suffix)
         self._lock = lock
-        #: ((device, inode), offset, raw header line, columns) of the file.
-        self._header: tuple[tuple[int, int], int, bytes, tuple[str, ...]] | None = None
+        #: ((device, inode), offset, raw header line, columns, marked) of the file.
+        self._header: tuple[tuple[int, int], int, bytes, tuple[str, ...], bool] | None = None
+        #: ((device, inode), offset, the bytes before it): an offset where a record ends,
+        #: known from this object's last append, repair or load. Trusted while those bytes
+        #: are still there (a file rewritten in place moves them).
+        self._boundary: tuple[tuple[int, int], int, bytes] | None = None
+        #: The same for the end of what `read_complete()` last returned.
+        self._read: tuple[tuple[int, int], int, bytes] | None = None
 
     def append(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Append complete rows atomically and durably; `HistoryError` if impossible."""
@@ -368,8 +616,8 @@ class _LogFile:
                 fd = self._open()
                 try:
                     size = self._repair(fd)
-                    columns = self._file_columns(fd) if size else None
-                    if columns is None:
+                    header = self._file_columns(fd) if size else None
+                    if header is None:
                         if size:
                             # Only blank lines (a damaged or hand-emptied file): nothing
                             # to keep, so the log starts again with its header.
@@ -379,18 +627,24 @@ class _LogFile:
                             self._header = None
                         data = _encode(self.columns, rows, header=True)
                     else:
-                        if not set(self.columns) <= set(columns):
+                        columns, marked = header
+                        if not marked or not set(self.columns) <= set(columns):
                             os.close(fd)
                             fd = -1
-                            columns = self._migrate(columns)
+                            columns = self._migrate(columns, marked)
                             fd = self._open()
+                            # A damaged last line, copied as it was, may leave a quote
+                            # open: set it aside before appending after it.
+                            self._repair(fd)
                         data = _encode(columns, rows)
+                    start = os.lseek(fd, 0, os.SEEK_END)
                     self._write_all(fd, data)
                     os.fsync(fd)
+                    self._remember(fd, start + len(data), data[-_BOUNDARY_CHECK:])
                 finally:
                     if fd >= 0:
                         os.close(fd)
-                if columns is None:
+                if header is None:
                     _fsync_dir(self.path.parent)
         except (OSError, csv.Error) as exc:
             reason = getattr(exc, "strerror", None) or exc
@@ -399,16 +653,30 @@ class _LogFile:
             ) from exc
 
     def read_complete(self) -> bytes | None:
-        """The file up to its last complete line (None if there is no file)."""
-        try:
-            with open(self.path, "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
-            return None
-        end = data.rfind(b"\n") + 1
-        if end < len(data):
-            self._repair_if_idle()
+        """The file's complete lines (None if there is no file).
+
+        A last record cut short (torn by a crash, or being written right now) is set
+        aside if no writer is busy; parsing leaves it out either way.
+        """
+        for attempt in range(2):
+            try:
+                with open(self.path, "rb") as handle:
+                    st = os.fstat(handle.fileno())
+                    data = handle.read()
+            except FileNotFoundError:
+                return None
+            end = data.rfind(b"\n") + 1
+            torn = end < len(data) or _open_tail(data, end)
+            if not (torn and attempt == 0 and self.repair_if_idle()):
+                break  # else read again what the repair left
+        self._read = ((st.st_dev, st.st_ino), end, data[max(0, end - _BOUNDARY_CHECK): end])
         return data[:end]
+
+    def learn_read(self) -> None:
+        """The last `read_complete()` ended where a record ends (its parse found nothing
+        cut short): remember that, so the next append need not read the file."""
+        if self._read is not None and self._read[2]:
+            self._boundary = self._read
 
     # -- internals ----------------------------------------------------------------------
     def _open(self) -> int:
@@ -421,36 +689,104 @@ class _LogFile:
             written = os.write(fd, view)
             view = view[written:]
 
-    def _repair_if_idle(self) -> None:
+    def repair_if_idle(self) -> bool:
+        """Repair now if no writer is busy; whether a torn row was set aside."""
         # Busy lock: a writer is mid-row, so the tail is not torn; leave it alone.
         try:
             with self._lock.try_hold() as held:
                 if held and self.path.exists():
                     fd = self._open()
                     try:
-                        self._repair(fd)
+                        size = os.fstat(fd).st_size
+                        return self._repair(fd) < size
                     finally:
                         os.close(fd)
         except OSError as exc:
             log.warning("%s has a torn last row that could not be set aside yet: %s",
                         self.path, exc)
+        return False
 
     def _repair(self, fd: int) -> int:
-        """Set a torn last row aside (lock held); return the size of the complete part."""
-        size = os.fstat(fd).st_size
-        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        """Set an incomplete last record aside (lock held); return where the complete
+        records end."""
+        st = os.fstat(fd)
+        size = st.st_size
+        if size == 0:
+            return 0
+        header = self._header_info(fd, st)
+        if header is None:
+            return size  # only blank lines: the append starts the file again
+        offset, raw, columns, marked = header
+        if not raw.endswith(b"\n"):
+            cut = offset  # the header itself was cut short
+        elif not marked or "id" not in columns:
+            cut = self._last_line_end(fd, size)  # escaped logs: one line per record
+        else:
+            cut = self._record_end(fd, st, offset + len(raw), columns)
+        if cut < size:
+            self._set_aside(fd, cut, size)
+            if cut > offset:
+                self._remember(fd, cut)
+        return cut
+
+    @staticmethod
+    def _last_line_end(fd: int, size: int) -> int:
+        if os.pread(fd, 1, size - 1) == b"\n":
             return size
         end, chunk = size, 1 << 16
-        cut = -1
-        while end > 0 and cut < 0:
+        while end > 0:
             start = max(0, end - chunk)
-            block = os.pread(fd, end - start, start)
-            found = block.rfind(b"\n")
+            found = os.pread(fd, end - start, start).rfind(b"\n")
             if found >= 0:
-                cut = start + found + 1
+                return start + found + 1
             end = start
-        cut = max(cut, 0)
-        tail = os.pread(fd, size - cut, cut)
+        return 0
+
+    def _record_end(self, fd: int, st: os.stat_result, body: int,
+                    columns: tuple[str, ...]) -> int:
+        """Where the last complete record ends (lock held; a file in this format whose
+        records start at offset `body`)."""
+        size = st.st_size
+        known = self._known_boundary(fd, st, body)
+        if known is not None:
+            # Only what other writers appended since this object's last append.
+            end = known + _complete_prefix(_pread_all(fd, known, size))
+            if end != known:
+                self._remember(fd, end)
+            return end
+        # Nothing known: read the file once. The last line that starts a record does
+        # start one if the quotes before it pair up, which holds for every file this code
+        # wrote; if they do not (a damaged record kept in the file, or a prompt holding
+        # a line like a record's start), the body is read record by record, as a load.
+        data = _pread_all(fd, body - 1, size)  # from the header's newline
+        patterns = _record_start(columns)
+        last = _last_record_start(data, patterns[0], 1) if patterns else 1
+        if not data.count(b'"', 1, last) & 1:
+            end = body - 1 + last + _complete_prefix(data[last:])
+        else:
+            end = body + _records_end(data[1:], patterns, len(columns))
+        self._remember(fd, end)
+        return end
+
+    def _known_boundary(self, fd: int, st: os.stat_result, body: int) -> int | None:
+        if self._boundary is None:
+            return None
+        key, offset, before = self._boundary
+        if key != (st.st_dev, st.st_ino) or not body <= offset <= st.st_size:
+            return None
+        if os.pread(fd, len(before), offset - len(before)) != before:
+            return None
+        return offset
+
+    def _remember(self, fd: int, offset: int, before: bytes | None = None) -> None:
+        st = os.fstat(fd)
+        if before is None:
+            start = max(0, offset - _BOUNDARY_CHECK)
+            before = os.pread(fd, offset - start, start)
+        self._boundary = ((st.st_dev, st.st_ino), offset, before) if before else None
+
+    def _set_aside(self, fd: int, cut: int, size: int) -> None:
+        tail = _pread_all(fd, cut, size)
         # Saved durably before the log is truncated: a torn row is never dropped.
         aside = os.open(self.torn_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
                         0o666)
@@ -461,19 +797,20 @@ class _LogFile:
             os.close(aside)
         os.ftruncate(fd, cut)
         os.fsync(fd)
+        self._boundary = None
         log.warning("%s ended with an incomplete row (%d bytes, probably cut by a crash); "
                     "it was moved to %s", self.path, len(tail), self.torn_path)
-        return cut
 
-    def _file_columns(self, fd: int) -> tuple[str, ...] | None:
-        """The header of the file (its first non-blank line); None if it is all blank."""
-        st = os.fstat(fd)
+    def _header_info(self, fd: int, st: os.stat_result
+                     ) -> tuple[int, bytes, tuple[str, ...], bool] | None:
+        """(offset, raw line, columns, marked) of the header: the first non-blank line,
+        with its newline if it has one. None if the file is blank."""
         key = (st.st_dev, st.st_ino)
         if self._header is not None and self._header[0] == key:
             # Still the same header bytes? (A file rewritten in place keeps its inode.)
-            _, offset, raw, columns = self._header
+            _, offset, raw, columns, marked = self._header
             if os.pread(fd, len(raw), offset) == raw:
-                return columns
+                return offset, raw, columns, marked
         head, offset = b"", 0
         while True:
             block = os.pread(fd, 1 << 16, offset)
@@ -487,44 +824,74 @@ class _LogFile:
         start = head.rfind(b"\n", 0, found.start()) + 1
         end = head.find(b"\n", start)
         raw = head[start: end + 1 if end >= 0 else len(head)]
-        columns = tuple(next(csv.reader([raw.decode("utf-8", "replace").rstrip("\r\n")]),
-                             []))
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        columns = tuple(next(csv.reader([line]), []))
+        marked = _marked(raw)
+        if raw.endswith(b"\n"):
+            self._header = (key, start, raw, columns, marked)
+        return start, raw, columns, marked
+
+    def _file_columns(self, fd: int) -> tuple[tuple[str, ...], bool] | None:
+        """(columns, marked) of the file's header; None if the file is all blank."""
+        header = self._header_info(fd, os.fstat(fd))
+        if header is None:
+            return None
+        columns = header[2]
         if "id" not in columns:
             raise HistoryError(f"{self.path} does not look like a Kling Studio log "
                                "(its first line has no 'id' column), so nothing was "
                                "written to it.",
                                hint="Move the file away; the studio will start a new one.")
-        self._header = (key, start, raw, columns)
-        return columns
+        return columns, header[3]
 
-    def _migrate(self, columns: tuple[str, ...]) -> tuple[str, ...]:
-        """Rewrite the file once with the columns this code knows added (lock held)."""
+    def _migrate(self, columns: tuple[str, ...], marked: bool) -> tuple[str, ...]:
+        """Rewrite the file once (lock held) in this format, escaped text decoded, with
+        the columns this code knows added."""
         new_columns = columns + tuple(c for c in self.columns if c not in columns)
+        width, fill = len(columns), len(new_columns)
         # surrogateescape: bytes that are not UTF-8 are copied back unchanged.
         lines = self.path.read_bytes().decode("utf-8", "surrogateescape").split("\n")
         # Everything up to and including the old header (the first non-blank line).
         first = next((i for i, line in enumerate(lines) if line.strip(" \t\r")), len(lines))
+        body = lines[first + 1:]
+        terminated = bool(body) and body[-1] == ""
+        if terminated:
+            body.pop()
         fd, temp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".migrating",
                                     dir=self.path.parent)
         try:
             os.chmod(temp, stat.S_IMODE(os.stat(self.path).st_mode))  # mkstemp makes 0600
             with open(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as out:
-                writer = csv.writer(out, lineterminator="\n")
-                writer.writerow(new_columns)
-                # One record per physical line, each read alone: a damaged line (an
-                # unmatched quote, too many cells) is copied verbatim, never merged with
-                # the lines after it and never dropped. Blank lines hold nothing.
-                for line in lines[first + 1:]:
-                    if not line.strip(" \t\r"):
-                        continue
-                    try:
-                        record = _parse_line(line)
-                    except csv.Error:
-                        record = None
-                    if record is None or len(record) > len(columns):
-                        out.write(line + "\n")
-                        continue
-                    writer.writerow(record + [""] * (len(new_columns) - len(record)))
+                out.write(_header_cells(new_columns) + _LINE_END)
+
+                def write(cells: list[str]) -> None:
+                    out.write(",".join([_quote(cell) for cell in cells]
+                                       + [""] * (fill - len(cells))) + _LINE_END)
+
+                if marked:
+                    patterns = _record_start(columns)
+                    for kind, cells, start, end, _ in _scan_records(
+                            body, patterns[1] if patterns else None, width, terminated):
+                        if kind == "row":
+                            write(cells)
+                        else:  # damaged: copied as it is
+                            out.write("".join(line + "\n" for line in body[start:end]))
+                else:
+                    # The escaped format: one record per physical line, each read alone.
+                    # A damaged line (an unmatched quote, too many cells) is copied
+                    # verbatim, never merged with the lines after it and never dropped.
+                    # Blank lines hold nothing.
+                    for line in body:
+                        if not line.strip(" \t\r"):
+                            continue
+                        try:
+                            record = _parse_line(line)
+                        except csv.Error:
+                            record = None
+                        if record is None or len(record) > width:
+                            out.write(line + "\n")
+                            continue
+                        write([_unescape(cell) for cell in record])
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temp, self.path)
@@ -532,13 +899,36 @@ class _LogFile:
             Path(temp).unlink(missing_ok=True)
             raise
         _fsync_dir(self.path.parent)
-        log.info("%s: added columns %s", self.path, ", ".join(new_columns[len(columns):]))
+        changes = ([] if marked else ["escaped text decoded"]) + (
+            ["added columns " + ", ".join(new_columns[width:])] if fill > width else [])
+        log.info("%s migrated to this version's format: %s", self.path, "; ".join(changes))
         self._header = None
+        self._boundary = None
         return new_columns
 
 
+def _records_end(body: bytes, patterns: tuple[re.Pattern[bytes], re.Pattern[str]] | None,
+                 width: int) -> int:
+    """Where the complete records of `body` end, read record by record as a load reads
+    them (the slow path)."""
+    text = body.decode("utf-8", "surrogateescape")
+    lines = text.split("\n")
+    terminated = text.endswith("\n")
+    if terminated:
+        lines.pop()
+    opened = None
+    for kind, _, first, _, _ in _scan_records(lines, patterns[1] if patterns else None,
+                                              width, terminated):
+        if kind == "open":
+            opened = first
+    if opened is None:
+        return len(body)
+    return len("\n".join(lines[:opened]).encode("utf-8", "surrogateescape")) + bool(opened)
+
+
 def _parse_line(line: str) -> list[str]:
-    """The cells of one physical line, read alone; `csv.Error` if it cannot be.
+    """The cells of one physical line of an escaped log, read alone; `csv.Error` if it
+    cannot be.
 
     Strict: an unmatched quote, or text after a closing quote, makes the line
     unreadable instead of swallowing or bending the cells after it.
@@ -552,18 +942,11 @@ def _parse_line(line: str) -> list[str]:
 
 def _header_line(data: bytes) -> tuple[int, str | None]:
     """(line number, text) of the first non-blank line; (0, None) if there is none."""
-    found = _NOT_BLANK.search(data)
-    if found is None:
+    span = _header_span(data)
+    if span is None:
         return 0, None
-    start = data.rfind(b"\n", 0, found.start()) + 1
-    end = data.find(b"\n", start)
-    line = data[start: end if end >= 0 else len(data)].decode("utf-8", "replace")
-    return data.count(b"\n", 0, start) + 1, line.rstrip("\r")
-
-
-def _header_names(data: bytes) -> list[str]:
-    line = _header_line(data)[1]
-    return next(csv.reader([line]), []) if line else []
+    line = data[span[0]: span[1]].decode("utf-8", "replace")
+    return data.count(b"\n", 0, span[0]) + 1, line.rstrip("\r\n")
 
 
 def _unique_names(names: Sequence[str]) -> list[str]:
@@ -579,36 +962,72 @@ def _unique_names(names: Sequence[str]) -> list[str]:
     return result
 
 
-def _all_records_seen(data: bytes, records: int) -> bool:
-    """Whether pandas found one record (or skipped row) per non-blank line of `data`.
+def _every_record_seen(data: bytes, names: Sequence[str], frame: pd.DataFrame) -> bool:
+    """Whether pandas started a record at every line that starts one.
 
-    Every record is one physical line, so a quoted cell that ran over a line end (an
-    unmatched quote joining records) always shows as fewer records than lines. The
-    common case costs one count of newlines; blank lines, which pandas skips, are
-    counted only when that does not match (runs of blank lines are undercounted, which
-    only makes the check fail safe: the file is then read line by line).
+    Every record begins a line with its key cells (`_record_start`). A quote left open
+    by a hand edit makes pandas read the records after it as part of one cell, which
+    shows as fewer records with valid key cells than such lines. (A count that differs
+    for another reason, e.g. a prompt holding such a line, costs only the slower read.)
     """
-    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1) - 1  # minus header
-    if records == lines:
+    patterns = _record_start(tuple(names))
+    if patterns is None or "id" not in frame:
         return True
-    return records == lines - data.count(b"\n\n") - data.startswith(b"\n")
+    keyed = (frame["id"] != "").to_numpy(dtype=bool)
+    if "status" in names and "status" in frame:
+        keyed = keyed & frame["status"].isin(STATUSES).to_numpy(dtype=bool)
+    if "field" in names and "field" in frame:
+        keyed = keyed & frame["field"].isin(ANNOTATION_FIELDS).to_numpy(dtype=bool)
+    return len(patterns[0].findall(data)) == int(keyed.sum())
 
 
-def _read_csv(data: bytes, path: Path, numeric: Sequence[str] = ()) -> pd.DataFrame:
-    """Parse a log; text stays text (object dtype), `numeric` columns become float64.
+def _decoded(frame: pd.DataFrame, marked: bool, numeric: Sequence[str]) -> pd.DataFrame:
+    """The text cells of an escaped (earlier) log decoded; other logs as they are."""
+    if marked:
+        return frame
+    for name in frame.columns:
+        if name in numeric:
+            continue
+        values = frame[name].to_numpy(dtype=object)
+        try:
+            escaped = "\\" in "\x1f".join(values)  # only a column with a backslash at all
+        except TypeError:
+            escaped = True
+        if escaped:
+            frame[name] = pd.Series(
+                [_unescape(v) if isinstance(v, str) and "\\" in v else v for v in values],
+                index=frame.index, dtype=object)
+    return frame
+
+
+def _read_csv(data: bytes, path: Path, numeric: Sequence[str] = (),
+              report: dict[str, bool] | None = None) -> pd.DataFrame:
+    """Parse a log (its complete lines); text stays text (object dtype), `numeric`
+    columns become float64. A log in the escaped format of earlier versions has its
+    text decoded.
 
     A malformed number (a hand-edited file) makes the fast typed parse fail; the file is
     then read as text and the numbers coerced, so one bad cell never hides the log.
     An unreadable row (too many cells) is skipped with a warning, never fatal.
 
-    When pandas cannot parse the file at all (an unmatched quote: "EOF inside string"),
-    or a quoted cell ran over the end of its line and so joined records, the file is
-    read again line by line (`_read_lines`): every record is one physical line, so
-    one damaged line costs only itself. A blank file is an empty log.
+    When pandas cannot parse the file at all (an unmatched quote: "EOF inside string",
+    or a record cut short at the end), or a quote left open made it read records as
+    part of a cell (`_every_record_seen`), the file is read again record by record
+    (`_read_records`), so a damaged record costs only itself. A blank file is an empty
+    log. `report["complete"]` tells whether pandas read it all in one go, ending where
+    a record ends (outside any quoted cell); `report["open"]`, whether a last record
+    cut short was left out.
     """
-    names = _header_names(data)
+    report = {} if report is None else report
+    report["complete"] = False
+    header = _header_line(data)[1]
+    names = next(csv.reader([header]), []) if header else []
     if not names:
         return pd.DataFrame()
+    span = _header_span(data)
+    marked = span is not None and _marked(data[span[0]: span[1]])
+    if b"\x00" in data:  # hand-written: pandas cannot hold NUL
+        data = data.replace(b"\x00", NUL_REPLACEMENT.encode())
     typed = {name: ("float64" if name in numeric else object) for name in names}
     # Only numbers have blanks as NaN; an empty text cell stays "" (no NaN to clean up).
     blanks = {name: [""] for name in names if name in numeric}
@@ -630,67 +1049,60 @@ def _read_csv(data: bytes, path: Path, numeric: Sequence[str] = ()) -> pd.DataFr
                     if name in frame:
                         frame[name] = pd.to_numeric(frame[name], errors="coerce")
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            log.warning("%s could not be read in one go (%s); reading it line by line",
-                        path, str(exc).strip())
+            log.debug("%s could not be read in one go (%s); reading it record by record",
+                      path, str(exc).strip())
             frame = None
     if frame is not None:
-        skipped = sum(str(w.message).count("Skipping line") for w in caught)
-        if _all_records_seen(data, len(frame) + skipped):
+        if _every_record_seen(data, names, frame):
             for warning in caught:
                 log.warning("%s: skipped unreadable rows (kept in the file): %s", path,
                             str(warning.message).strip())
-            return frame
-        log.warning("%s has a quoted cell that runs over the end of its line (an "
-                    "unmatched quote?); reading it line by line", path)
-    return _read_lines(data, path, numeric)
+            report["complete"] = True  # pandas ended outside any quoted cell
+            return _decoded(frame, marked, numeric)
+        log.warning("%s has a quoted cell that runs into the records after it (an "
+                    "unmatched quote?); reading it record by record", path)
+    return _decoded(_read_records(data, path, numeric, report), marked, numeric)
 
 
-def _read_lines(data: bytes, path: Path, numeric: Sequence[str] = ()) -> pd.DataFrame:
-    """Parse a log one physical line at a time (the slow, forgiving way).
+def _read_records(data: bytes, path: Path, numeric: Sequence[str] = (),
+                  report: dict[str, bool] | None = None) -> pd.DataFrame:
+    """Parse a log record by record (the slow, forgiving way; see `_scan_records`).
 
-    Lines that cannot be read alone (an unmatched quote, more cells than the header)
-    are skipped with a warning and stay in the file untouched; short lines are padded
-    with blanks, as pandas does.
+    Damaged records are skipped with a warning and stay in the file untouched; a last
+    record cut short is left out (being written, or to be set aside as torn); short
+    records are padded with blanks, as pandas does. (In an escaped log every record is
+    one line, so there a quote left open at the end is damage, not a torn row.)
+    `report["open"]` tells whether a last record cut short was left out.
     """
     header_number, header = _header_line(data)
     if header is None:
         return pd.DataFrame()
-    names = _unique_names(next(csv.reader([header]), []))
+    span = _header_span(data)
+    marked = span is not None and _marked(data[span[0]: span[1]])
+    raw_names = next(csv.reader([header]), [])
+    names = _unique_names(raw_names)
     width = len(names)
-    body = data.decode("utf-8", "replace").split("\n")[header_number:]  # not splitlines()
+    lines = data.decode("utf-8", "replace").split("\n")[header_number:]  # not splitlines()
+    terminated = data.endswith(b"\n")
+    if terminated and lines:
+        lines.pop()
+    patterns = _record_start(tuple(raw_names))
     rows: list[list[str]] = []
     bad: list[str] = []
-
-    def take(index: int, cells: list[str]) -> None:
-        if len(cells) > width:
-            bad.append(f"line {header_number + 1 + index}: expected {width} fields, "
-                       f"saw {len(cells)}")
-        elif body[index].strip(" \t\r"):  # pandas skips blank lines
-            rows.append(cells + [""] * (width - len(cells)) if len(cells) < width else cells)
-
-    # One reader for speed; a record that took more than one line (a quote left open)
-    # or failed is read again line by line, each line alone.
-    reader = csv.reader(body, strict=True)
-    done = 0
     collecting = gc.isenabled()
     gc.disable()  # a hundred thousand lists, none cyclic: collections only cost time
     try:
-        while True:
-            try:
-                cells: list[str] | None = next(reader)
-            except StopIteration:
-                break
-            except csv.Error:
-                cells = None
-            if cells is not None and reader.line_num == done + 1:
-                take(done, cells)
-            else:
-                for index in range(done, reader.line_num):
-                    try:
-                        take(index, _parse_line(body[index]))
-                    except csv.Error as exc:
-                        bad.append(f"line {header_number + 1 + index}: {exc}")
-            done = reader.line_num
+        for kind, cells, first, end, note in _scan_records(
+                lines, patterns[1] if patterns else None, width, terminated):
+            if kind == "row":
+                rows.append(cells + [""] * (width - len(cells)) if len(cells) < width
+                            else cells)
+            elif kind != "open" or not marked:
+                where = (f"line {header_number + 1 + first}" if end - first == 1 else
+                         f"lines {header_number + 1 + first}-{header_number + end}")
+                bad.append(f"{where}: {note or 'unexpected end of data'}")
+            elif report is not None:
+                report["open"] = True
     finally:
         if collecting:
             gc.enable()
@@ -758,9 +1170,10 @@ def _annotation_value(name: str, value: Any) -> str:
     raise ValueError(f"unknown annotation {name!r}; use {', '.join(ANNOTATION_FIELDS)}")
 
 
-def _annotation_table(data: bytes | None, path: Path) -> pd.DataFrame:
+def _annotation_table(data: bytes | None, path: Path,
+                      report: dict[str, bool] | None = None) -> pd.DataFrame:
     """Latest value of each annotation field, indexed by id (raw text values)."""
-    frame = _read_csv(data, path) if data else pd.DataFrame()
+    frame = _read_csv(data, path, report=report) if data else pd.DataFrame()
     if frame.empty:
         return pd.DataFrame(columns=list(ANNOTATION_FIELDS), index=pd.Index([], name="id"))
     for name in ("id", "field", "value"):
@@ -795,8 +1208,8 @@ def _merge_annotations(frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame
     if hit.any():
         given = raw("review_status")
         review[hit] = np.where(np.isin(given, REVIEW_STATUSES), given, "draft")
-        notes[hit] = [_unescape(v) if isinstance(v, str) else "" for v in raw("notes")]
-        tags[hit] = [_unescape(v) if isinstance(v, str) else "" for v in raw("tags")]
+        notes[hit] = [v if isinstance(v, str) else "" for v in raw("notes")]
+        tags[hit] = [v if isinstance(v, str) else "" for v in raw("tags")]
     merged = frame.copy(deep=False)
     merged["favourite"] = favourite
     merged["rating"] = pd.array(rating, dtype="Float64").astype("Int64")
@@ -808,13 +1221,6 @@ def _merge_annotations(frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame
 
 
 # -- turning the log into a frame ---------------------------------------------------------
-
-def _text_column(values: np.ndarray) -> np.ndarray:
-    """Escapes decoded; only a column that holds a backslash at all is walked."""
-    if "\\" in "\x1f".join(values):
-        values = np.array([_unescape(v) if "\\" in v else v for v in values], dtype=object)
-    return values
-
 
 def _prepare(raw: pd.DataFrame, path: Path, price_per_second: float) -> pd.DataFrame:
     """Last state per id, typed and decoded, newest first (columns built once each)."""
@@ -855,8 +1261,7 @@ def _prepare(raw: pd.DataFrame, path: Path, price_per_second: float) -> pd.DataF
                 series = pd.to_datetime(series, format="ISO8601", utc=True, errors="coerce")
             series = series.dt.tz_convert(tz).dt.as_unit("us")
         else:
-            series = pd.Series(_text_column(series.fillna("").to_numpy(dtype=object)),
-                               dtype=object)
+            series = pd.Series(series.fillna("").to_numpy(dtype=object), dtype=object)
         columns[name] = series.reset_index(drop=True)
     # copy=False keeps one array per column: no costly consolidation into blocks.
     frame = pd.DataFrame(columns, copy=False)
@@ -1356,15 +1761,27 @@ class HistoryLog:
             history_sig = _signature(self.path)
             if cache.base is None or history_sig != cache.history_sig:
                 data = self._history.read_complete()
+                report: dict[str, bool] = {}
                 if not data or _NOT_BLANK.search(data) is None:  # no file, or only blanks
                     data = _encode(HISTORY_COLUMNS, [], header=True)
-                raw = _read_csv(data, self.path, numeric=_INT_COLUMNS + _FLOAT_COLUMNS)
+                    report["blank"] = True
+                raw = _read_csv(data, self.path, numeric=_INT_COLUMNS + _FLOAT_COLUMNS,
+                                report=report)
+                if report.get("complete") and not report.get("blank"):
+                    self._history.learn_read()  # the next append need not scan the log
+                elif report.get("open"):
+                    self._history.repair_if_idle()  # set a torn last row aside
                 cache.base = _prepare(raw, self.path, self.price_per_second)
                 cache.history_sig = history_sig
             annotations_sig = _signature(self.annotations_path)
             if cache.annotations is None or annotations_sig != cache.annotations_sig:
+                report = {}
                 cache.annotations = _annotation_table(self._annotations.read_complete(),
-                                                      self.annotations_path)
+                                                      self.annotations_path, report)
+                if report.get("complete"):
+                    self._annotations.learn_read()
+                elif report.get("open"):
+                    self._annotations.repair_if_idle()
                 cache.annotations_sig = annotations_sig
             merged_key = (cache.history_sig, cache.annotations_sig)
             if cache.merged is None or merged_key != cache.merged_key:
@@ -1481,8 +1898,20 @@ def _plain_row(row: pd.Series) -> dict[str, Any]:
 _FORMULA_STARTS = frozenset("=+-@\t\r")
 
 
+def spreadsheet_text(value: str) -> str:
+    """One text cell as a spreadsheet keeps it: no NUL, a formula-like start behind a `'`.
+
+    NUL goes first, so that it cannot hide a formula behind it.
+    """
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return "'" + value if value and value[0] in _FORMULA_STARTS else value
+
+
 def _safe_cells(series: pd.Series) -> list[str]:
     """A column as spreadsheet text, formula-like cells neutralised with a leading `'`."""
+    if series.empty:
+        return []
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         wall = series.dt.tz_localize(None).to_numpy(dtype="datetime64[s]")
         text = np.char.replace(np.datetime_as_string(wall), "T", " ").astype(object)
@@ -1493,15 +1922,15 @@ def _safe_cells(series: pd.Series) -> list[str]:
     values = series.astype(object).to_numpy(dtype=object)
     cells = [v if isinstance(v, str) else "" if v is None or v is pd.NA or v != v else str(v)
              for v in values]
-    return ["'" + v if v and v[0] in _FORMULA_STARTS else v for v in cells]
+    return [spreadsheet_text(v) for v in cells]
 
 
 def export_csv(frame: pd.DataFrame) -> bytes:
     """The rows as CSV safe to open in a spreadsheet (UTF-8 with BOM).
 
     Cells (and headers) starting with `= + - @`, tab or CR get a leading `'` so that no
-    spreadsheet runs them as formulas; everything else is exported as is. Times are the
-    studio's local time.
+    spreadsheet runs them as formulas, and NUL characters are left out; everything else
+    is exported as is. Times are the studio's local time.
     """
     columns = [_safe_cells(frame[name]) for name in frame.columns]
     buffer = io.StringIO()
@@ -1516,6 +1945,8 @@ def export_json(frame: pd.DataFrame) -> bytes:
     """The rows as a JSON array of objects.
 
     Times are ISO 8601 in UTC, tags are lists, template variables objects, blanks null.
+    NUL characters are left out of every text (as `\\u0000` they would still reach
+    whatever reads the file).
     """
     out = frame.copy(deep=False)
     if "tags" in out:
@@ -1536,7 +1967,14 @@ def export_json(frame: pd.DataFrame) -> bytes:
             text = np.datetime_as_string(utc, timezone="UTC").astype(object)
             text[np.isnat(utc)] = None
             out[name] = pd.Series(text, index=out.index, dtype=object)
-    return out.to_json(orient="records", force_ascii=False).encode("utf-8")
+    text = out.to_json(orient="records", force_ascii=False)
+    if "\\u0000" in text:
+        text = _JSON_NUL.sub(r"\1", text)
+    return text.encode("utf-8")
+
+
+#: A JSON `\u0000` escape (after an even run of backslashes, so not an escaped `\`).
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def _one_line(text: Any, width: int) -> str:

@@ -6,7 +6,8 @@ from kling.ui.history_analysis import render_analysis, stats_for
 from kling.ui.history_detail import open_requested_dialog
 from kling.ui.history_export import render_exports
 from kling.ui.history_view import (
-    render_empty_log, render_filters, render_gallery, render_summary, render_table, view_tabs,
+    matching_rows, render_empty_log, render_filters, render_gallery, render_summary,
+    render_table, view_tabs,
 )
 from kling.ui.sidebar import start_page
 
@@ -21,7 +22,7 @@ if everything.empty:
     st.stop()
 
 query = render_filters(services, everything)
-rows = services.history.query(query)
+rows = matching_rows(services, query)
 count, export = st.columns([5, 1], vertical_alignment="center")
 with count:
     render_summary(rows, everything, query)

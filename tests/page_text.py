@@ -8,4 +8,4 @@ _ESCAPE = re.compile(r"\\(.)")
 
 
 def plain(markdown: str) -> str:
-    return _ESCAPE.sub(r"\1", markdown)
+    return _ESCAPE.sub(r"\1", markdown).replace("\u2060", "")

@@ -673,8 +673,6 @@ def test_history_export_csv_has_no_formula_starts(log_runs):
     assert {r["seed"] for r in records} == {3, 4}
 
 
-@pytest.mark.xfail(strict=True, reason="kling/history.py export_csv writes the log's NUL "
-                   "characters (from server text) as NUL bytes; the lead's file")
 def test_history_export_csv_has_no_nul_bytes(log_runs):
     code, _, stderr = log_runs["csv"].out
     assert code == 0, stderr
@@ -682,9 +680,6 @@ def test_history_export_csv_has_no_nul_bytes(log_runs):
     assert b"\x00" not in data, "the export holds NUL bytes"
 
 
-@pytest.mark.xfail(strict=True, reason="kling/history.py export_csv raises ValueError "
-                   "(numpy reduction over an empty created_at column) when nothing matches; "
-                   "the lead's file")
 def test_history_export_of_nothing_writes_only_the_header(log_runs):
     code, _, stderr = log_runs["none"].out
     assert "Traceback" not in stderr and code == 0, stderr

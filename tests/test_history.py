@@ -230,7 +230,7 @@ def test_annotations_live_in_their_own_file_and_merge(log):
     log.annotate(b, tags="red, fox ,,")
     log.annotate(a, rating=None)  # cleared, the rest kept
     assert log.path.stat().st_size == size  # the big log is never touched
-    assert len(lines(log.annotations_path)) == 1 + 4 + 3 + 1 + 1
+    assert len(pd.read_csv(log.annotations_path)) == 4 + 3 + 1 + 1  # one short row each
 
     row_a, row_b = log.get(a), log.get(b)
     assert row_a["favourite"] and row_a["review_status"] == "approved"
@@ -619,11 +619,14 @@ UNMATCHED = '20250101-000000-deadbeef,2025-01-01T00:00:00+00:00,pending,"never c
 ])
 def test_an_unmatched_quote_costs_only_its_own_line(log, caplog, later_prompt):
     before = [log.record_pending(request(f"good {i}, with a comma")) for i in range(3)]
-    with open(log.path, "a", encoding="utf-8") as handle:
-        handle.write(UNMATCHED + "\n")
     after = [log.record_pending(request(f"{later_prompt} {i}")) for i in range(3)]
     log.record_success(after[0], result(), elapsed_s=16)
     log.annotate(after[1], rating=5)
+    # A hand edit (an editor rewrites the file) leaves a line with an unmatched quote
+    # between the rows. (At the very end it is a torn row: see the next test.)
+    data = log.path.read_bytes()
+    cut = data.index(after[0].encode())
+    log.path.write_bytes(data[:cut] + UNMATCHED.encode() + b"\n" + data[cut:])
 
     with caplog.at_level(logging.WARNING, logger="kling.history"):
         reader = HistoryLog(log.data_dir)
@@ -643,14 +646,27 @@ def test_an_unmatched_quote_costs_only_its_own_line(log, caplog, later_prompt):
     assert HistoryLog(log.data_dir).get(last)["prompt"] == "one more"
 
 
+def test_an_unmatched_quote_at_the_very_end_is_set_aside_like_a_torn_row(log, caplog):
+    # Byte for byte the same as a row torn right after a newline inside a quoted cell.
+    first = log.record_pending(request("good, with a comma"))
+    with open(log.path, "a", encoding="utf-8") as handle:
+        handle.write(UNMATCHED + "\n")
+    with caplog.at_level(logging.WARNING, logger="kling.history"):
+        after = log.record_pending(request("plain words"))
+    assert "incomplete row" in caplog.text
+    assert log.torn_path.read_bytes() == UNMATCHED.encode() + b"\n\n"  # verbatim
+    assert list(pd.read_csv(log.path)["id"]) == [first, after]
+
+
 def test_an_unmatched_quote_in_annotations_costs_only_its_own_line(log, caplog):
     a, b = log.record_pending(request("a")), log.record_pending(request("b"))
     log.annotate(a, notes='first, "quoted" note')
     broken = f'{b},notes,"never closed,2025-01-01T00:00:00+00:00'
-    with open(log.annotations_path, "a", encoding="utf-8") as handle:
-        handle.write(broken + "\n")
     log.annotate(b, rating=4, tags="x, y")
     log.annotate(a, review_status="approved")
+    data = log.annotations_path.read_bytes()  # a hand edit puts it between the rows
+    cut = data.index(f"{b},rating".encode())
+    log.annotations_path.write_bytes(data[:cut] + broken.encode() + b"\n" + data[cut:])
     with caplog.at_level(logging.WARNING, logger="kling.history"):
         reader = HistoryLog(log.data_dir)
         assert len(reader.load()) == 2 and reader.stats().total == 2

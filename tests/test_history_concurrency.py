@@ -73,7 +73,9 @@ def test_processes_and_threads_append_at_once(tmp_path):
     expected = (PROCESSES + THREADS) * APPENDS
     assert len(process_ids) + len(thread_ids) == expected
     raw = log.path.read_bytes()
-    assert raw.count(b"\n") == expected + 1 and raw.endswith(b"\n")  # one line per row
+    # One CRLF-terminated record per row (each prompt holds a newline of its own).
+    assert raw.count(b"\r\n") == expected + 1 and raw.endswith(b"\r\n")
+    assert raw.count(b"\n") == 2 * expected + 1
     plain = pd.read_csv(log.path)
     assert len(plain) == expected and plain["id"].is_unique
     assert set(plain["id"]) == set(process_ids) | set(thread_ids)

@@ -1,8 +1,12 @@
 """The History page through AppTest: every state of a generation, filters, the detail view,
-annotations, bulk actions, removal, re-run and remix, and a log from an earlier version."""
+annotations, bulk actions, removal, re-run and remix, a log from an earlier version, and
+trust: possibly billed generations said so and re-run only on a confirmation naming the
+cost, server and person text shown literally, spreadsheet-safe tables and exports, the
+notes limit, and hostile URL parameters."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -13,11 +17,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from kling.archive import VideoArchive
-from kling.errors import ServerError
-from kling.history import HistoryLog
+from kling.errors import InvalidRequestError, OutcomeUnknownError, ServerError
+from kling.history import MAX_NOTES_CHARS, HistoryLog, export_csv, export_json
 from kling.models import GenerationRequest, GenerationResult, Video
 from kling.ui.history_export import video_file_name, videos_zip
 from tests.conftest import ROOT
+from tests.page_text import plain
 
 WAVES = "Waves crashing on black sand, slow drone shot, golden hour"
 SNEAKER = "Sneaker spinning on a pedestal, orbit shot, fast-paced"
@@ -82,7 +87,12 @@ def history_page(**query_params: str) -> AppTest:
 
 
 def shown(at: AppTest) -> str:
-    """Every piece of text on the page, for looking things up."""
+    """Every piece of text on the page as a person reads it (Markdown escapes undone)."""
+    return plain(markdown_of(at))
+
+
+def markdown_of(at: AppTest) -> str:
+    """Every piece of text on the page as it was handed to Streamlit (Markdown source)."""
     parts = []
     for kind in ("markdown", "caption", "text", "info", "warning", "error", "success", "code"):
         parts.extend(str(element.value) for element in at.get(kind))
@@ -106,7 +116,7 @@ def test_every_state_is_shown_clearly(seeded):
     text = shown(at)
     assert "**5** generations" in text
     assert FAILURE in text  # a failure says why
-    assert ":orange-badge[Interrupted]" in text and "Re-run it" in text
+    assert ":orange-badge[Interrupted]" in text and "possibly billed" in text
     assert ":blue-badge[Generating]" in text and "Still generating" in text
     assert len(at.get("video")) == 2
     # Newest first: the interrupted one was logged last.
@@ -164,7 +174,7 @@ def test_rating_review_notes_and_favourite_persist(seeded, studio_env):
     at.toggle(key=f"fav-{gen_id}").set_value(True).run()
     at.text_area(key=f"notes-{gen_id}").input("Use for the summer launch")
     at.text_input(key=f"tags-{gen_id}").input("summer, hero")
-    at.button(key=f"FormSubmitter:notes-form-{gen_id}-Save notes and tags").click().run()
+    at.button(key=f"save-notes-{gen_id}").click().run()
     assert not at.exception
     saved = HistoryLog(studio_env).get(gen_id)
     assert saved["rating"] == 4 and saved["review_status"] == "approved"
@@ -287,7 +297,8 @@ def test_table_and_analysis_views(seeded):
     at = history_page(view="Table")
     table = at.dataframe[0].value
     assert len(table) == 5
-    assert set(table["Status"]) == {"Ready", "Failed", "Generating", "Interrupted"}
+    assert set(table["Status"]) == {"Ready", "Failed", "Generating",
+                                    "Interrupted · possibly billed"}
     assert any(FAILURE in str(error) for error in table["Error"])
     at = history_page(view="Analysis")
     metrics = {m.label: m.value for m in at.metric}
@@ -341,3 +352,228 @@ def test_zip_names_tell_takes_apart_and_store_videos(seeded, studio_env):
     with zipfile.ZipFile(BytesIO(data)) as bundle:
         assert bundle.namelist() == names
         assert {i.compress_type for i in bundle.infolist()} == {zipfile.ZIP_STORED}
+
+
+# -- trust: possibly billed, literal text, spreadsheet-safe, notes, URL parameters ---------
+
+HOSTILE = "[Click here](http://evil.example/x) ![x](http://127.0.0.1:1/pixel.png) :red[**URGENT**]"
+FORMULA_PROMPT = '=HYPERLINK("http://evil.example","Click")'
+UNSURE = "Lanterns rising over a lake at night, slow crane shot"
+BILLED_NOTE = "Check your Firemoon account before re-running it."
+
+
+@pytest.fixture
+def trust(studio_env) -> dict[str, str]:
+    """A ready video, an interrupted one (10 s: $2.80), one whose answer never came (5 s:
+    $1.40), a 400 whose message is Markdown, and a prompt that is a spreadsheet formula."""
+    log = HistoryLog(studio_env)
+    ids = {"ready": succeed(log, studio_env, WAVES, seed=42)}
+    formula = log.record_pending(GenerationRequest.create(FORMULA_PROMPT, "5", "16:9", 3))
+    log.record_failure(formula, ServerError("@SUM(1+1)*cmd|' /C calc'!A0"), elapsed_s=1.0)
+    ids["formula"] = formula
+    hostile = log.record_pending(GenerationRequest.create(SNEAKER, "5", "16:9", 8))
+    log.record_failure(hostile, InvalidRequestError(HOSTILE, status=400), elapsed_s=0.5)
+    ids["hostile"] = hostile
+    unsure = log.record_pending(GenerationRequest.create(UNSURE, "5", "16:9", 12))
+    log.record_failure(unsure, OutcomeUnknownError(), elapsed_s=900.0)
+    ids["unknown"] = unsure
+    interrupted(studio_env, "Fireworks over a harbour, drone shot", 11)
+    ids["interrupted"] = next(i for i in log.load()["id"] if i not in ids.values())
+    return ids
+
+
+def card_of(at: AppTest, prompt: str) -> str:
+    """The Markdown of the gallery card whose prompt is `prompt`."""
+    for column in at.get("column"):
+        if any(t.value == prompt for t in column.get("text")):
+            return "\n".join(str(e.value) for kind in ("markdown", "warning", "error",
+                                                       "caption", "info")
+                             for e in column.get(kind))
+    raise AssertionError(f"no card for {prompt!r}")
+
+
+def test_possibly_billed_cards_say_so_with_the_cost(trust):
+    at = history_page()
+    interrupted_card = plain(card_of(at, "Fireworks over a harbour, drone shot"))
+    assert "possibly billed" in interrupted_card and "about $2.80" in interrupted_card
+    assert BILLED_NOTE in interrupted_card
+    unknown_card = plain(card_of(at, UNSURE))
+    assert "possibly billed" in unknown_card and "about $1.40" in unknown_card
+    assert BILLED_NOTE in unknown_card
+    # An ordinary failure cost nothing and says nothing of the kind.
+    assert "possibly billed" not in card_of(at, SNEAKER)
+    assert "possibly billed" not in card_of(at, WAVES)
+
+
+def test_possibly_billed_in_the_table_and_as_a_status_filter(trust):
+    at = history_page(view="Table")
+    table = at.dataframe[0].value.set_index("Id")
+    assert table.loc[trust["interrupted"], "Status"] == "Interrupted · possibly billed"
+    assert table.loc[trust["unknown"], "Status"] == "Failed · possibly billed"
+    assert table.loc[trust["hostile"], "Status"] == "Failed"
+    at = history_page(status="Possibly billed")
+    assert sorted(cards(at)) == sorted([UNSURE, "Fireworks over a harbour, drone shot"])
+    assert "**2** of 5 generations match" in shown(at)
+    at = history_page(status=["Possibly billed", "Ready"])
+    assert sorted(cards(at)) == sorted([UNSURE, "Fireworks over a harbour, drone shot", WAVES])
+
+
+@pytest.mark.parametrize("which, cost", [("interrupted", "$2.80"), ("unknown", "$1.40")])
+def test_possibly_billed_detail_says_so_with_the_cost(trust, which, cost):
+    at = history_page(id=trust[which])
+    text = shown(at)
+    assert "possibly billed" in text and f"about {cost}" in text and BILLED_NOTE in text
+    facts = at.dataframe[-1].value["Value"]
+    assert f"{cost} (possibly billed)" in list(facts)
+    assert any(str(v).endswith("possibly billed") for v in facts)  # the status
+
+
+@pytest.mark.parametrize("which, cost", [("interrupted", "$2.80"), ("unknown", "$1.40")])
+def test_rerun_of_a_possibly_billed_generation_asks_first_naming_the_cost(
+        trust, studio_env, which, cost):
+    gen_id = trust[which]
+    before = len(HistoryLog(studio_env).load())
+    at = history_page(id=gen_id)
+    at.button(key=f"rerun-{gen_id}").click().run()
+    assert not at.exception
+    assert len(HistoryLog(studio_env).load()) == before  # only asked so far
+    assert f"costs about {cost} more" in shown(at)
+    assert plain(at.button(key=f"rerun-yes-{gen_id}").label) == f"Re-run anyway ({cost})"
+    at.button(key=f"rerun-no-{gen_id}").click().run()  # Cancel
+    assert all(b.key != f"rerun-yes-{gen_id}" for b in at.button)
+    assert len(HistoryLog(studio_env).load()) == before
+
+    at.button(key=f"rerun-{gen_id}").click().run()
+    at.button(key=f"rerun-yes-{gen_id}").click().run()
+    assert not at.exception
+    assert "Queued again with the same seed" in shown(at)
+    assert len(HistoryLog(studio_env).load()) == before + 1
+
+
+def test_rerun_of_an_ordinary_generation_needs_no_confirmation(trust, studio_env):
+    gen_id = trust["hostile"]
+    at = history_page(id=gen_id)
+    at.button(key=f"rerun-{gen_id}").click().run()
+    assert "Queued again with the same seed" in shown(at)
+    assert all(b.key != f"rerun-yes-{gen_id}" for b in at.button)
+
+
+#: Invisible characters `literal` may put into a link-like text so that it stays text.
+_INVISIBLE = dict.fromkeys(map(ord, "\u2060\u200b\u200c\u200d\ufeff"))
+
+
+def assert_literal(markdown: str) -> None:
+    """The hostile message is in `markdown`, every Markdown character escaped."""
+    markdown = markdown.translate(_INVISIBLE)
+    assert "\\[Click here\\]\\(http\\:" in markdown
+    assert "\\!\\[x\\]" in markdown and "\\:red\\[\\*\\*URGENT\\*\\*\\]" in markdown
+    assert "](" not in markdown and ":red[" not in markdown
+
+
+def test_a_hostile_error_message_is_shown_as_text(trust):
+    at = history_page()
+    errors = [e.value for e in at.error if "Click here" in e.value]
+    assert len(errors) == 1
+    assert_literal(errors[0])
+    assert "[Click here](http://evil.example/x)" in plain(errors[0]).translate(_INVISIBLE)
+    at = history_page(id=trust["hostile"])
+    errors = [e.value for e in at.error if "Click here" in e.value]
+    assert errors and all(assert_literal(e) is None for e in errors)
+    assert "](" not in markdown_of(at).replace(HOSTILE, "")  # anywhere else on the page
+
+
+def test_settings_from_an_edited_log_are_literal_in_captions(trust, studio_env):
+    log = HistoryLog(studio_env)
+    gen_id = log.record_pending(GenerationRequest.create("Odd settings", "5", "16:9", 1))
+    # A hand-edited log: settings that are Markdown.
+    with open(studio_env / "history.csv", "a", encoding="utf-8") as handle:
+        handle.write(f"{gen_id},2026-01-01T10:00:00+00:00,failed,Odd settings,"
+                     "[5](http://evil.example),:red[x],1,,,,,boom\n")
+    at = history_page(id=gen_id)
+    captions = "\n".join(c.value for c in at.caption)
+    assert "](" not in captions and ":red[" not in captions
+    assert "[5](http://evil.example) s" in plain(captions).translate(_INVISIBLE)
+
+
+def formula_like(cell: object) -> bool:
+    return isinstance(cell, str) and cell[:1] != "" and cell[0] in "=+-@\t\r"
+
+
+def test_tables_hold_spreadsheet_safe_text(trust):
+    at = history_page(view="Table")
+    table = at.dataframe[0].value.set_index("Id")
+    assert table.loc[trust["formula"], "Prompt"] == "'" + FORMULA_PROMPT
+    assert table.loc[trust["formula"], "Error"].startswith("'@SUM(1+1)")
+    for column in table.columns:
+        for cell in table[column]:
+            assert not formula_like(cell), (column, cell)
+    at = history_page(id=trust["formula"])
+    facts = at.dataframe[-1].value["Value"]
+    assert not any(formula_like(v) for v in facts)
+    at = history_page(compare=f"{trust['formula']},{trust['ready']}")
+    compared = at.dataframe[-1].value
+    assert compared.loc["Prompt", "A"] == "'" + FORMULA_PROMPT
+    assert not any(formula_like(v) for v in compared.to_numpy().ravel())
+
+
+def test_no_nul_reaches_an_export(studio_env):
+    log = HistoryLog(studio_env)
+    succeed(log, studio_env, "A prompt", seed=4)
+    frame = log.load()
+    # Text with NUL in it, as an edited log or an older version may hold it.
+    frame.loc[0, "prompt"] = "Nul\x00=SUM(1) prompt"
+    frame.loc[0, "notes"] = "a\x00b"
+    frame.loc[0, "tags"] = "x\x00y"
+    frame.loc[0, "template_vars"] = '{"product": "shoe\\u0000s"}'
+    frame.loc[0, "error"] = "\x00=cmd|' /C calc'!A0"
+    data = export_csv(frame)
+    assert b"\x00" not in data
+    assert b"Nul=SUM(1) prompt" in data and b",ab," in data and b"'=cmd" in data
+    records = json.loads(export_json(frame))
+    assert "\x00" not in json.dumps(records, ensure_ascii=False)
+    assert "\\u0000" not in export_json(frame).decode()
+    assert records[0]["prompt"] == "Nul=SUM(1) prompt" and records[0]["notes"] == "ab"
+    assert records[0]["tags"] == ["xy"] and records[0]["template_vars"] == {"product": "shoes"}
+    name = video_file_name({"id": "abc\x00/../x", "prompt": "p\x00q", "seed": 1,
+                            "created_at": None})
+    assert "\x00" not in name and "/" not in name and ".." not in name
+
+
+def test_notes_show_their_limit_and_keep_too_long_text(trust, studio_env):
+    gen_id = trust["ready"]
+    at = history_page(id=gen_id)
+    assert f"0 / {MAX_NOTES_CHARS:,} characters" in shown(at)
+    at.text_area(key=f"notes-{gen_id}").input("Hero shot for the launch").run()
+    assert f"24 / {MAX_NOTES_CHARS:,} characters" in shown(at)
+    too_long = "x" * (MAX_NOTES_CHARS + 25)
+    at.text_area(key=f"notes-{gen_id}").input(too_long).run()
+    assert not at.exception
+    assert "25 characters too long" in shown(at)
+    assert at.text_area(key=f"notes-{gen_id}").value == too_long  # nothing lost
+    assert at.button(key=f"save-notes-{gen_id}").disabled
+    at.text_area(key=f"notes-{gen_id}").input(too_long[:MAX_NOTES_CHARS]).run()
+    assert "too long" not in shown(at)
+    at.button(key=f"save-notes-{gen_id}").click().run()
+    assert HistoryLog(studio_env).get(gen_id)["notes"] == too_long[:MAX_NOTES_CHARS]
+
+
+@pytest.mark.parametrize("params", [
+    {"page": "9" * 5000}, {"page": "-3"}, {"page": "0x1f"}, {"page": "1.5"},
+    {"view": "Table", "table_page": "1e999"}, {"status": "Failed\x00"},
+    {"status": "%FF%00"}, {"ratio": "1:1"}, {"duration": "9" * 5000},
+    {"from": "2025-13-45", "to": "\x00"}, {"from": "99999-01-01"}, {"min_rating": "9" * 5000},
+    {"sort": "\x00"}, {"view": "<script>"}, {"q": "\x00" * 50}, {"q": "(" * 5000},
+    {"template": "../../etc/passwd"}, {"review": "%00"}, {"fav": "%ED%A0%80"},
+    {"compare": "x," * 3000}, {"page": ["1", "2", "3"]},
+])
+def test_hostile_url_parameters_are_ignored(trust, params):
+    at = history_page(**params)
+    assert not at.exception
+    assert "**5** generations" in shown(at) or "of 5 generations match" in shown(at)
+
+
+@pytest.mark.parametrize("value", ["\x00", "a" * 5000, "%00", "../../etc/passwd", "%ED%A0%80",
+                                   "x" * 79 + "\x00"])
+def test_hostile_id_parameters_end_in_a_plain_message(trust, value):
+    at = history_page(id=value)
+    assert "does not point to a generation" in shown(at)

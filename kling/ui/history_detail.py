@@ -4,7 +4,11 @@ Which dialog is open lives in the URL (`?id=` for one generation, `?compare=a,b`
 comparison) so a view can be shared or reloaded, and in session state for the
 confirmations. `open_requested_dialog` opens at most one per run, as Streamlit allows.
 Actions that change the log go through the core (`HistoryLog.annotate`,
-`VideoArchive.delete`, `JobQueue.submit`).
+`VideoArchive.delete`, `JobQueue.submit`). A possibly billed generation (`kling.billing`)
+is only made again after a second click on a button that names the cost.
+
+Every text that came from a person or a server (an error, a note, a template name) goes
+into Markdown through `literal`, and every table shows `spreadsheet_safe` text.
 """
 
 from __future__ import annotations
@@ -17,22 +21,26 @@ import streamlit as st
 
 from kling.archive import VideoArchive
 from kling.errors import KlingError
-from kling.history import REVIEW_STATUSES, check_id
+from kling.billing import POSSIBLY_BILLED
+from kling.history import MAX_NOTES_CHARS, REVIEW_STATUSES, check_id
 from kling.jobs import Job
 from kling.models import GenerationRequest
 from kling.services import Studio
 from kling.templates import TemplateError
+from kling.ui.history_export import spreadsheet_safe
 from kling.ui.history_format import (
-    INTERRUPTED_NOTE, PENDING_NOTE, REVIEW_LABELS, badges, blank, differing_settings, facts,
-    settings_line, short, table_height, text, when,
+    PENDING_NOTE, REVIEW_LABELS, badges, blank, differing_settings, facts, is_possibly_billed,
+    money_md, possibly_billed_note, settings_line, short, table_height, text, when,
 )
 from kling.ui.state import GENERATE_PAGE, open_in_generate
+from kling.ui.text import literal
 from kling.ui.video import download_video_button, play_video
 
 DETAIL_PARAM = "id"
 COMPARE_PARAM = "compare"
 MAX_COMPARE = 4
 _CONFIRM_KEY = "_history_confirm"
+_RERUN_CONFIRM_PREFIX = "_history_rerun_"
 _NOTICES_KEY = "_history_notices"
 _LETTERS = "ABCD"
 _DIFFERENCE_STYLE = "background-color: rgba(255, 189, 69, 0.28); font-weight: 600"
@@ -67,6 +75,8 @@ def ask_to_delete_files(gen_ids: Sequence[str]) -> None:
 def _close_views() -> None:
     st.query_params.pop(DETAIL_PARAM, None)
     st.query_params.pop(COMPARE_PARAM, None)
+    for key in [k for k in st.session_state if str(k).startswith(_RERUN_CONFIRM_PREFIX)]:
+        del st.session_state[key]  # a re-run asked about is not asked again unseen
 
 
 def _forget_confirmation() -> None:
@@ -124,7 +134,7 @@ def annotate(studio: Studio, gen_ids: Sequence[str], message: str | None = None,
     try:
         studio.history.annotate(list(gen_ids), **fields)
     except (ValueError, KlingError) as exc:
-        _notify(f"Not saved: {exc}", ":material/error:")
+        _notify(f"Not saved: {literal(exc)}", ":material/error:")
         return
     if message:
         _notify(message, ":material/check:")
@@ -228,11 +238,15 @@ def render_media(archive: VideoArchive, row: Mapping[str, Any], *, portrait_widt
                     play_video(archive, row["id"], row.get("video_url"))
         else:
             play_video(archive, row["id"], row.get("video_url"))
+    elif is_possibly_billed(row):
+        st.warning(possibly_billed_note(row), icon=":material/paid:")
+        error = text(row.get("error"))
+        if error and not error_chars:  # a card has no room to say it twice
+            st.caption(literal(error))
     elif status == "failed":
         error = text(row.get("error"), "The generation failed; no reason was recorded.")
-        st.error(short(error, error_chars) if error_chars else error, icon=":material/error:")
-    elif status == "interrupted":
-        st.warning(INTERRUPTED_NOTE, icon=":material/warning:")
+        st.error(literal(short(error, error_chars) if error_chars else error),
+                 icon=":material/error:")
     else:
         st.info(PENDING_NOTE, icon=":material/hourglass_top:")
 
@@ -245,8 +259,9 @@ def share_link(gen_id: str) -> str:
 
 def _facts_table(row: Mapping[str, Any], names: Mapping[str, str]) -> pd.DataFrame:
     shown = [fact for fact in facts(row, names) if fact.label != "Prompt"]
-    return pd.DataFrame({"Value": [fact.value for fact in shown]},
-                        index=pd.Index([fact.label for fact in shown], name="Parameter"))
+    return spreadsheet_safe(pd.DataFrame(
+        {"Value": [fact.value for fact in shown]},
+        index=pd.Index([fact.label for fact in shown], name="Parameter")))
 
 
 def _annotation_widgets(studio: Studio, row: Mapping[str, Any]) -> None:
@@ -264,34 +279,98 @@ def _annotation_widgets(studio: Studio, row: Mapping[str, Any]) -> None:
     )
     st.toggle("Favourite", value=row.get("favourite") is True, key=f"fav-{gen_id}",
               on_change=_save_favourite, args=(studio, gen_id))
-    with st.form(f"notes-form-{gen_id}", border=False):
-        st.text_area("Notes", value=text(row.get("notes")), key=f"notes-{gen_id}",
-                     height=80, placeholder="What works, what to change, who it is for…")
-        tags = row.get("tags")
-        st.text_input("Tags", value=", ".join(tags) if isinstance(tags, list) else
-                      text(tags), key=f"tags-{gen_id}", placeholder="summer, hero shot",
-                      help="Separate tags with commas.")
-        st.form_submit_button("Save notes and tags", on_click=_save_notes,
-                              args=(studio, gen_id), icon=":material/save:")
+    # Not `max_chars`: the browser would silently cut a paste that is too long. The
+    # count follows the box each time it is left, and too much text stays where it is.
+    st.text_area("Notes", value=text(row.get("notes")), key=f"notes-{gen_id}", height=80,
+                 placeholder="What works, what to change, who it is for…",
+                 help=f"Up to {MAX_NOTES_CHARS:,} characters.")
+    too_long = _notes_length(st.session_state.get(f"notes-{gen_id}"))
+    tags = row.get("tags")
+    st.text_input("Tags", value=", ".join(tags) if isinstance(tags, list) else text(tags),
+                  key=f"tags-{gen_id}", placeholder="summer, hero shot",
+                  help="Separate tags with commas.")
+    st.button("Save notes and tags", key=f"save-notes-{gen_id}", on_click=_save_notes,
+              args=(studio, gen_id), icon=":material/save:", disabled=too_long)
+
+
+def _notes_length(notes: Any) -> bool:
+    """Under the notes: how many characters of the limit are used, or how many too many.
+    True when the notes are too long to save."""
+    used = len(notes) if isinstance(notes, str) else 0
+    over = used - MAX_NOTES_CHARS
+    if over > 0:
+        st.error(f"**{over:,} character{'s' if over != 1 else ''} too long** — notes hold "
+                 f"up to {MAX_NOTES_CHARS:,}. Shorten them to save; your text stays in the "
+                 "box until then.", icon=":material/error:")
+        return True
+    st.caption(f"{used:,} / {MAX_NOTES_CHARS:,} characters")
+    return False
+
+
+def _confirm_key(gen_id: str) -> str:
+    return f"{_RERUN_CONFIRM_PREFIX}{gen_id}"
+
+
+def _ask_to_rerun(gen_id: str) -> None:
+    st.session_state[_confirm_key(gen_id)] = True
+
+
+def _forget_rerun(gen_id: str) -> None:
+    st.session_state.pop(_confirm_key(gen_id), None)
+
+
+def _queue_again(studio: Studio, row: Mapping[str, Any], owner: str) -> None:
+    """Re-run, and say where to follow it (or why it could not be queued)."""
+    try:
+        job = rerun(studio, row, owner)
+    except (KlingError, OSError) as exc:
+        st.error(f"Cannot re-run this generation: {literal(exc)}", icon=":material/error:")
+        return
+    seed = "the same seed" if job.request.seed is not None else "a new random seed"
+    st.success(f"Queued again with {seed}. Follow it on **Generate** under "
+               "*Your generations*; it appears here when it is ready.",
+               icon=":material/check:")
+    st.page_link(GENERATE_PAGE, label="Go to Generate", icon=":material/movie:",
+                 query_params={"s": owner})
+
+
+def rerun_cost(studio: Studio, row: Mapping[str, Any]) -> float:
+    """What making this generation again is estimated to cost, in USD."""
+    return studio.settings.estimate_cost(text(row.get("duration"), "5"))
+
+
+def _confirm_rerun(studio: Studio, row: Mapping[str, Any], owner: str) -> None:
+    """The second step of re-running a possibly billed generation: the cost, named."""
+    gen_id = row["id"]
+    again = money_md(rerun_cost(studio, row))
+    charged = row.get("cost_usd")
+    already = "an unknown amount" if blank(charged) else f"about {money_md(charged)}"
+    st.warning(f"This video is **{POSSIBLY_BILLED}**: Firemoon may already have made it "
+               f"and charged {already}. Re-running sends it again and costs about {again} "
+               "more. Check your Firemoon account first.", icon=":material/paid:")
+    answer = st.container(horizontal=True)
+    confirmed = answer.button(f"Re-run anyway ({again})", key=f"rerun-yes-{gen_id}",
+                              type="primary", icon=":material/replay:")
+    answer.button("Cancel", key=f"rerun-no-{gen_id}", on_click=_forget_rerun,
+                  args=(gen_id,))
+    if confirmed:
+        _forget_rerun(gen_id)
+        _queue_again(studio, row, owner)
 
 
 def _actions(studio: Studio, row: Mapping[str, Any], owner: str,
              names: Mapping[str, str]) -> None:
     gen_id = row["id"]
     bar = st.container(horizontal=True)
-    if bar.button("Re-run", key=f"rerun-{gen_id}", type="primary", icon=":material/replay:",
-                  help="Make it again: same prompt, settings and seed."):
-        try:
-            job = rerun(studio, row, owner)
-        except KlingError as exc:
-            st.error(f"Cannot re-run this generation: {exc}", icon=":material/error:")
-        else:
-            seed = "the same seed" if job.request.seed is not None else "a new random seed"
-            st.success(f"Queued again with {seed}. Follow it on **Generate** under "
-                       "*Your generations*; it appears here when it is ready.",
-                       icon=":material/check:")
-            st.page_link(GENERATE_PAGE, label="Go to Generate", icon=":material/movie:",
-                         query_params={"s": owner})
+    if is_possibly_billed(row):
+        bar.button("Re-run…", key=f"rerun-{gen_id}", type="primary", icon=":material/replay:",
+                   help="Make it again: same prompt, settings and seed. It may already "
+                        "have been billed, so you are asked first.",
+                   on_click=_ask_to_rerun, args=(gen_id,))
+    elif bar.button("Re-run", key=f"rerun-{gen_id}", type="primary",
+                    icon=":material/replay:",
+                    help="Make it again: same prompt, settings and seed."):
+        _queue_again(studio, row, owner)
     if bar.button("Remix", key=f"remix-{gen_id}", icon=":material/edit:",
                   help="Open Generate with these settings to change them first."):
         remix(row, names)
@@ -308,6 +387,8 @@ def _actions(studio: Studio, row: Mapping[str, Any], owner: str,
                     icon=":material/visibility_off:"):
         ask_to_remove([gen_id])
         st.rerun()
+    if st.session_state.get(_confirm_key(gen_id)) and is_possibly_billed(row):
+        _confirm_rerun(studio, row, owner)
 
 
 def render_detail(studio: Studio, gen_id: str, owner: str) -> None:
@@ -325,7 +406,7 @@ def render_detail(studio: Studio, gen_id: str, owner: str) -> None:
     with video:
         render_media(studio.archive, row, portrait_width=300)
         download_video_button(studio.archive, gen_id, key=f"detail-dl-{gen_id}")
-        st.caption(f"{when(row.get('created_at'))} · {settings_line(row)}")
+        st.caption(f"{when(row.get('created_at'))} · {literal(settings_line(row))}")
         st.code(text(row.get("prompt")), language=None, wrap_lines=True)
     with side:
         _annotation_widgets(studio, row)
@@ -366,7 +447,7 @@ def render_compare(studio: Studio, gen_ids: Sequence[str]) -> None:
         with column:
             st.markdown(f"**{letter}** · {when(row.get('created_at'))} {badges(row)}")
             render_media(studio.archive, row, portrait_width=240)
-            st.caption(settings_line(row))
+            st.caption(literal(settings_line(row)))
             st.text(short(row.get("prompt"), 160))
             if st.button("Details", key=f"compare-open-{row['id']}",
                          icon=":material/open_in_full:"):
@@ -377,7 +458,7 @@ def render_compare(studio: Studio, gen_ids: Sequence[str]) -> None:
         st.markdown("**Settings that differ:** " + ", ".join(differs))
     else:
         st.markdown("**Same settings** — only the outcome differs.")
-    table = comparison_table(rows, names)
+    table = spreadsheet_safe(comparison_table(rows, names))
     styled = table.style.apply(
         lambda line: [_DIFFERENCE_STYLE if line.name in differs else ""] * len(line), axis=1)
     st.dataframe(styled, width="stretch", height=table_height(len(table)),
@@ -438,7 +519,7 @@ def _confirm_delete(studio: Studio, gen_ids: list[str]) -> None:
         try:
             deleted = delete_files(studio, archived)
         except OSError as exc:
-            _notify(f"Some files could not be deleted: {exc}", ":material/error:")
+            _notify(f"Some files could not be deleted: {literal(exc)}", ":material/error:")
         else:
             _notify(f"Deleted {_plural(deleted, 'video file')}.", ":material/delete:")
         st.rerun()

@@ -2,6 +2,10 @@
 
 Every download is built only when it is clicked (`data` is a callable), so a page showing
 a hundred thousand rows never encodes them on a rerun nobody asked for.
+
+The page's tables are a way out too: `st.dataframe` has its own "Download as CSV" and
+copies cells to the clipboard, neither of which guards against formulas. So every table
+on the History page shows `spreadsheet_safe` text, by the same rule as the CSV export.
 """
 
 from __future__ import annotations
@@ -18,12 +22,29 @@ from typing import Any, Mapping
 import pandas as pd
 import streamlit as st
 
-from kling.history import export_csv, export_json
+from kling.history import export_csv, export_json, spreadsheet_text
 from kling.services import Studio
 from kling.ui.history_format import blank, text
 
 _PROMPT_WORDS = 5
 _SLUG_CHARS = re.compile(r"[^a-z0-9]+")
+_NOT_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every text cell as the CSV export writes it (`spreadsheet_text`).
+
+    Numbers, times and blanks stay as they are, so the table still sorts and formats them.
+    """
+    safe = frame.copy()
+    for name in safe.columns:
+        column = safe[name]
+        if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
+            safe[name] = column.map(
+                lambda v: spreadsheet_text(v) if isinstance(v, str) else v)
+    if safe.index.dtype == object:
+        safe.index = safe.index.map(lambda v: spreadsheet_text(v) if isinstance(v, str) else v)
+    return safe
 
 
 def _slug(prompt: str) -> str:
@@ -37,14 +58,16 @@ def video_file_name(row: Mapping[str, Any]) -> str:
     """`<date>_seed<seed>_<first words of the prompt>_<id>.mp4`: tells takes apart.
 
     The id (our own, file-name safe) keeps names unique even for two takes of one
-    prompt and seed; everything else is reduced to ASCII letters, digits and dashes.
+    prompt and seed; everything else is reduced to ASCII letters, digits and dashes (and
+    so is an id from an edited log: no NUL, slash or dot-dot reaches a zip).
     """
     created = row.get("created_at")
     day = created.strftime("%Y-%m-%d") if hasattr(created, "strftime") and not blank(created) \
         else "undated"
     seed = row.get("seed")
     seed_part = "seed-random" if blank(seed) else f"seed{int(seed)}"
-    return f"{day}_{seed_part}_{_slug(text(row.get('prompt')))}_{text(row.get('id'))}.mp4"
+    gen_id = _NOT_ID_CHARS.sub("", text(row.get("id"))) or "no-id"
+    return f"{day}_{seed_part}_{_slug(text(row.get('prompt')))}_{gen_id}.mp4"
 
 
 def videos_zip(files: Iterable[tuple[str, Path]]) -> bytes:

@@ -14,6 +14,9 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from kling.billing import POSSIBLY_BILLED, possibly_billed
+from kling.ui.text import literal
+
 #: What people call each status (the log's words are for programs).
 STATUS_LABELS = {
     "succeeded": "Ready",
@@ -33,8 +36,13 @@ SORT_LABELS = {
     "inference_slow": "Slowest inference",
     "rating": "Highest rated",
 }
-INTERRUPTED_NOTE = ("Interrupted: the studio stopped before the result came back. "
-                    "Re-run it to try again with the same settings.")
+_INTERRUPTED_REASON = "Interrupted: the studio stopped before Firemoon's answer came back"
+_UNKNOWN_OUTCOME_REASON = "Firemoon's answer never came"
+_CHECK_FIRST = "Check your Firemoon account before re-running it."
+INTERRUPTED_NOTE = f"{_INTERRUPTED_REASON}, so this video is {POSSIBLY_BILLED}. {_CHECK_FIRST}"
+#: The status filter's extra value: generations that were sent and never answered.
+POSSIBLY_BILLED_STATUS = "possibly_billed"
+STATUS_FILTER_LABELS = {**STATUS_LABELS, POSSIBLY_BILLED_STATUS: POSSIBLY_BILLED.capitalize()}
 PENDING_NOTE = "Still generating. It appears here when it is ready."
 
 
@@ -76,6 +84,11 @@ def money(value: Any) -> str:
     return "—" if blank(value) else f"${float(value):,.2f}"
 
 
+def money_md(value: Any) -> str:
+    """`money` for Markdown: a bare `$` pair would turn the text between into maths."""
+    return money(value).replace("$", "\\$")
+
+
 def stars(rating: Any) -> str:
     """★★★☆☆ for 3, empty when not rated."""
     if blank(rating):
@@ -84,10 +97,27 @@ def stars(rating: Any) -> str:
     return "★" * filled + "☆" * (5 - filled)
 
 
-def status_text(status: Any) -> str:
+def is_possibly_billed(row: Mapping[str, Any]) -> bool:
+    """Sent, and its answer never came (`kling.billing`): it may have cost money."""
+    return possibly_billed(text(row.get("status")), text(row.get("error_type")))
+
+
+def status_text(status: Any, error_type: Any = None) -> str:
     """The status in words, for tables (plain text: a table cell cannot show a badge)."""
     key = text(status)
-    return STATUS_LABELS.get(key, key)
+    label = STATUS_LABELS.get(key, key)
+    if possibly_billed(key, text(error_type)):
+        label += f" · {POSSIBLY_BILLED}"
+    return label
+
+
+def possibly_billed_note(row: Mapping[str, Any]) -> str:
+    """Markdown: why a possibly billed generation may have cost money, how much, what to do."""
+    reason = _INTERRUPTED_REASON if text(row.get("status")) == "interrupted" \
+        else _UNKNOWN_OUTCOME_REASON
+    cost = row.get("cost_usd")
+    amount = "" if blank(cost) else f": about {money_md(cost)}"
+    return f"{reason}, so this video is **{POSSIBLY_BILLED}**{amount}. {_CHECK_FIRST}"
 
 
 def badges(row: Mapping[str, Any]) -> str:
@@ -96,7 +126,11 @@ def badges(row: Mapping[str, Any]) -> str:
     status = text(row.get("status"))
     if status != "succeeded":
         parts.append(f":{_STATUS_COLOURS.get(status, 'gray')}-badge"
-                     f"[{STATUS_LABELS.get(status, status or 'Unknown')}]")
+                     f"[{literal(STATUS_LABELS.get(status, status or 'Unknown'))}]")
+    if is_possibly_billed(row):
+        cost = row.get("cost_usd")
+        amount = "" if blank(cost) else f" · about {money_md(cost)}"
+        parts.append(f":orange-badge[:material/paid: {POSSIBLY_BILLED}{amount}]")
     review = _REVIEW_BADGES.get(text(row.get("review_status")))
     if review:
         parts.append(review)
@@ -174,12 +208,13 @@ def facts(row: Mapping[str, Any], template_names: Mapping[str, str]) -> list[Fac
         Fact("Seed", text(row.get("seed"), "random"), setting=True),
         Fact("Template", _template(row, template_names), setting=True),
         Fact("Model", text(row.get("model"), "—"), setting=True),
-        Fact("Status", STATUS_LABELS.get(text(row.get("status")), text(row.get("status")))),
+        Fact("Status", status_text(row.get("status"), row.get("error_type"))),
         Fact("Created", when(row.get("created_at"))),
         Fact("Finished", when(row.get("finished_at"))),
         Fact("Inference time", seconds(row.get("inference_s"))),
         Fact("Total time", seconds(row.get("elapsed_s"))),
-        Fact("Estimated cost", money(row.get("cost_usd"))),
+        Fact("Estimated cost", money(row.get("cost_usd")) + (
+            f" ({POSSIBLY_BILLED})" if is_possibly_billed(row) else "")),
         Fact("Video", _video_size(row)),
         Fact("Rating", stars(row.get("rating")) or "—"),
         Fact("Review", REVIEW_LABELS.get(text(row.get("review_status")), "Draft")),

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from kling.billing import possibly_billed_rows
 from kling.history import REVIEW_STATUSES, SORTS, STATUSES, HistoryQuery
 from kling.models import ASPECT_RATIOS, DURATIONS
 from kling.services import Studio
@@ -25,12 +27,13 @@ from kling.ui.history_detail import (
     MAX_COMPARE, annotate, ask_to_delete_files, ask_to_remove, open_compare, open_detail,
     render_media, template_names,
 )
-from kling.ui.history_export import render_zip_button
+from kling.ui.history_export import render_zip_button, spreadsheet_safe
 from kling.ui.history_format import (
-    REVIEW_LABELS, SORT_LABELS, STATUS_LABELS, badges, settings_line, short, stars,
-    status_text, table_height, when,
+    POSSIBLY_BILLED_STATUS, REVIEW_LABELS, SORT_LABELS, STATUS_FILTER_LABELS, badges,
+    settings_line, short, stars, status_text, table_height, when,
 )
 from kling.ui.state import GENERATE_PAGE
+from kling.ui.text import literal
 
 GALLERY_PAGE_SIZE = 12
 GALLERY_COLUMNS = 3
@@ -83,9 +86,11 @@ def render_filters(studio: Studio, everything: pd.DataFrame) -> HistoryQuery:
     text_query = search.text_input(
         "Search", key="q", live="400ms", icon=":material/search:",
         placeholder="Words from a prompt, a note or a tag — or an id", **bound)
-    statuses = status.multiselect("Status", STATUSES, key="status",
-                                  format_func=STATUS_LABELS.get, placeholder="Any status",
-                                  **bound)
+    statuses = status.multiselect("Status", (*STATUSES, POSSIBLY_BILLED_STATUS), key="status",
+                                  format_func=STATUS_FILTER_LABELS.get,
+                                  placeholder="Any status", **bound,
+                                  help="**Possibly billed**: sent, but Firemoon's answer "
+                                       "never came, so it may have cost money.")
     sort_by = sort.selectbox("Sort by", SORTS, key="sort", format_func=SORT_LABELS.get,
                              **bound)
     with st.expander("More filters", icon=":material/tune:"):
@@ -116,6 +121,20 @@ def render_filters(studio: Studio, everything: pd.DataFrame) -> HistoryQuery:
         favourites_only=favourites, min_rating=min_rating, review_statuses=reviews,
         include_hidden=hidden, sort=sort_by or "newest",
     )
+
+
+def matching_rows(studio: Studio, query: HistoryQuery) -> pd.DataFrame:
+    """The rows `query` lets through, its "possibly billed" status value included.
+
+    "Possibly billed" is not a status of the log but a rule over two of them
+    (`kling.billing`): it adds those rows to the other statuses asked for.
+    """
+    if POSSIBLY_BILLED_STATUS not in query.statuses:
+        return studio.history.query(query)
+    others = tuple(s for s in query.statuses if s != POSSIBLY_BILLED_STATUS)
+    wider = replace(query, statuses=(*others, "failed", "interrupted") if others else ())
+    rows = studio.history.query(wider)
+    return rows[(rows["status"].isin(others) | possibly_billed_rows(rows)).to_numpy(bool)]
 
 
 def view_tabs() -> Sequence:
@@ -215,7 +234,7 @@ def _card(studio: Studio, row: dict) -> None:
         render_media(studio.archive, row, portrait_width=150, error_chars=110)
         st.text(short(row.get("prompt"), 140))
         rating = stars(row.get("rating"))
-        st.caption(settings_line(row) + (f" · {rating}" if rating else ""))
+        st.caption(literal(settings_line(row)) + (f" · {rating}" if rating else ""))
         pick, details = st.columns(2, vertical_alignment="center")
         pick.checkbox("Select", key=f"pick-{gen_id}")
         details.button("Details", key=f"open-{gen_id}", icon=":material/open_in_full:",
@@ -244,11 +263,13 @@ def render_gallery(studio: Studio, rows: pd.DataFrame) -> None:
 # -- table ------------------------------------------------------------------------------
 
 def table_frame(page: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
-    """One page of rows as the table shows them."""
+    """One page of rows as the table shows them: spreadsheet-safe, as its toolbar's CSV
+    download and the clipboard take the cells as they are."""
     template = page["template_id"].map(lambda t: names.get(t, t), na_action="ignore")
-    return pd.DataFrame({
+    status = [status_text(s, e) for s, e in zip(page["status"], page["error_type"])]
+    return spreadsheet_safe(pd.DataFrame({
         "Created": page["created_at"],
-        "Status": page["status"].map(status_text),
+        "Status": pd.Series(status, index=page.index, dtype=object),
         "Prompt": page["prompt"],
         "Duration": page["duration"].map(lambda d: f"{d} s", na_action="ignore"),
         "Aspect": page["aspect_ratio"],
@@ -261,7 +282,7 @@ def table_frame(page: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
         "Cost": page["cost_usd"],
         "Error": page["error"],
         "Id": page["id"],
-    }).reset_index(drop=True)
+    }).reset_index(drop=True))
 
 
 _TABLE_COLUMNS = {
@@ -269,7 +290,10 @@ _TABLE_COLUMNS = {
     "Prompt": st.column_config.TextColumn(width="large"),
     "Seed": st.column_config.NumberColumn(format="%d"),
     "Inference": st.column_config.NumberColumn(format="%.1f s"),
-    "Cost": st.column_config.NumberColumn(format="$%.2f", help="Estimated"),
+    "Cost": st.column_config.NumberColumn(
+        format="$%.2f", help="Estimated. For a possibly billed generation: what it may have "
+                             "cost, not counted as spend."),
+    "Status": st.column_config.TextColumn(width="medium"),
     "★": st.column_config.TextColumn(help="Favourite", width=40),
 }
 

@@ -80,13 +80,10 @@ def test_a_hostile_error_message_is_shown_as_text(page, live_studio, firemoon):
     open_studio(page, live_studio.url)
     generate(page, "A red kite over dunes, tracking shot")
     card = page.locator('[data-testid="stAlertContentError"]').filter(has_text="Click here")
-    expect(card).to_contain_text("[Click here](" + TRAP)
+    expect(card).to_contain_text("[Click here](http\u2060://127.0.0.1:9/login)")
     expect(card).to_contain_text(":red[**URGENT**]")
     expect(card).to_contain_text("<b>bold</b>")
-    # No disguised link: Streamlit may make a bare address clickable, but then the
-    # words shown are the address itself, never "Click here".
-    for link in page.locator(f'a[href^="{TRAP}"]').all():
-        assert link.inner_text() == link.get_attribute("href")
+    assert page.locator(f'a[href^="{TRAP}"]').count() == 0
     assert page.locator(f'img[src^="{TRAP}"]').count() == 0
     assert card.locator("strong, b, [style*='color']").count() == 0
     page.screenshot(path="/tmp/shots/trust-hostile-error.png", full_page=True)
