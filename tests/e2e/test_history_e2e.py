@@ -2,22 +2,28 @@
 
 The history is written before the studio starts, with real MP4s rendered by the
 simulator's renderer into the archive, so every test starts from the same known log.
+Every interaction waits for the rerun it starts and is followed by an auto-retrying
+`expect` on the state it produces (see tests/e2e/conftest.py).
 """
 
 from __future__ import annotations
 
-import time
+import re
 from typing import Iterator
 
 import pandas as pd
 import pytest
+from playwright.sync_api import expect
 
 from kling.archive import VideoArchive
 from kling.errors import ServerError
 from kling.history import HistoryLog
 from kling.models import GenerationRequest, GenerationResult, Video
 from kling.render import frame_size, render_to_file
-from tests.e2e.conftest import StudioServer, open_studio, wait_idle
+from tests.e2e.conftest import (
+    StudioServer, assert_video_plays, click_and_wait, commit_text, open_studio, rerun_after,
+    wait_loaded,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -56,108 +62,99 @@ def seed_history(data_dir) -> dict[str, str]:
 def history_server(browser, tmp_path_factory) -> Iterator[tuple[StudioServer, dict[str, str]]]:
     data_dir = tmp_path_factory.mktemp("history") / "data"
     ids = seed_history(data_dir)
-    server = StudioServer(data_dir)
-    # Until app.py has run once in a server, Streamlit routes /history to the page file
-    # alone, without the app's navigation: open the entry point once first.
-    page = browser.new_page()
-    open_studio(page, server.url)
-    page.get_by_text("Demo mode").first.wait_for()
-    page.close()
-    yield server, ids
-    server.stop()
+    with StudioServer(data_dir) as server:
+        # Until app.py has run once in a server, Streamlit routes /history to the page
+        # file alone, without the app's navigation: open the entry point once first.
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            open_studio(page, server.url)
+            expect(page.get_by_text("Demo mode").first).to_be_visible()
+        finally:
+            context.close()
+        yield server, ids
 
 
 @pytest.fixture
-def history(browser, history_server):
+def history(new_page, history_server):
     """A fresh browser tab on the History page, and the seeded ids by prompt."""
     server, ids = history_server
-    context = browser.new_context(viewport={"width": 1400, "height": 1000},
-                                  accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(f"{server.url}/history")
-    page.get_by_label("Search").wait_for()
-    wait_idle(page)
-    yield page, server, ids
-    context.close()
+    page = new_page()
+    open_studio(page, f"{server.url}/history")
+    expect(page.get_by_label("Search")).to_be_visible()
+    return page, server, ids
 
 
-def assert_plays(video) -> None:
-    """Start the video and check that its clock really advances."""
-    video.scroll_into_view_if_needed()
-    video.evaluate("v => { v.muted = true; return v.play(); }")
-    video.page.wait_for_function("v => v.currentTime > 0.3 && !v.paused && v.videoWidth > 0",
-                                 arg=video.element_handle(), timeout=15_000)
+def open_detail(page, server, gen_id: str):
+    """The History page opened on one generation's dialog, by its link."""
+    page.goto(f"{server.url}/history?id={gen_id}")
+    wait_loaded(page)
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    return dialog
 
 
 def test_search_finds_a_generation_and_its_video_plays(history):
     page, _, _ = history
-    page.get_by_text("Demo mode").first.wait_for()
-    search = page.get_by_label("Search")
-    search.fill("sneaker")
-    search.press("Enter")
-    wait_idle(page)
-    page.get_by_text("1 of 4 generations match").wait_for()
-    assert "q=sneaker" in page.url  # the view can be shared by its address
-    assert page.get_by_text(TAKES[1][0]).count() == 1
-    assert page.get_by_text(TAKES[0][0]).count() == 0
-    assert page.locator("video").count() == 1
-    assert_plays(page.locator("video").first)
+    expect(page.get_by_text("Demo mode").first).to_be_visible()
+    commit_text(page.get_by_label("Search"), "sneaker")
+    expect(page.get_by_text("1 of 4 generations match")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"[?&]q=sneaker"))  # the view can be shared by its address
+    expect(page.get_by_text(TAKES[1][0])).to_have_count(1)
+    expect(page.get_by_text(TAKES[0][0])).to_have_count(0)
+    expect(page.locator("video")).to_have_count(1)
+    assert_video_plays(page.locator("video").first, advance=0.3)
 
 
 def test_compare_shows_two_side_by_side(history):
     page, _, _ = history
     selects = page.get_by_role("checkbox", name="Select")
-    selects.nth(1).check(force=True)
-    wait_idle(page)
-    selects.nth(2).check(force=True)
-    wait_idle(page)
-    page.get_by_text("2 selected").wait_for()
-    page.get_by_role("button", name="Compare").click()
+    for index in (1, 2):
+        # The box itself is visually hidden behind Streamlit's drawn one: force the click.
+        click_and_wait(selects.nth(index), force=True)
+        expect(selects.nth(index)).to_be_checked()
+    expect(page.get_by_text("2 selected")).to_be_visible()
+    click_and_wait(page.get_by_role("button", name="Compare"))
     dialog = page.get_by_role("dialog")
-    dialog.wait_for()
-    wait_idle(page)
-    assert dialog.locator("video").count() == 2
-    dialog.get_by_text("Settings that differ:").wait_for()
-    assert "compare=" in page.url
-    assert_plays(dialog.locator("video").nth(1))
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("video")).to_have_count(2)
+    expect(dialog.get_by_text("Settings that differ:")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"[?&]compare="))
+    assert_video_plays(dialog.locator("video").nth(1), advance=0.3)
 
 
 def test_rating_and_review_survive_a_reload(history):
     page, server, ids = history
     gen_id = ids[TAKES[2][0]]
-    page.goto(f"{server.url}/history?id={gen_id}")
-    dialog = page.get_by_role("dialog")
-    dialog.wait_for()
-    wait_idle(page)
-    dialog.get_by_role("radio", name="4 out of 5 stars").click()
-    wait_idle(page)
-    dialog.get_by_role("radio", name="Approved").click()
-    wait_idle(page)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:  # the clicks' reruns may still be writing
-        saved = HistoryLog(server.data_dir).get(gen_id)
-        if (saved["rating"], saved["review_status"]) == (4, "approved"):
-            break
-        time.sleep(0.2)
+    dialog = open_detail(page, server, gen_id)
+    stars4 = dialog.get_by_role("radio", name="4 out of 5 stars")
+    click_and_wait(stars4)
+    expect(stars4).to_have_attribute("aria-checked", "true")
+    approved = dialog.get_by_role("radio", name="Approved")
+    click_and_wait(approved)
+    expect(approved).to_have_attribute("aria-checked", "true")
+    # The clicks' reruns have run, and they save: the log holds both already.
+    saved = HistoryLog(server.data_dir).get(gen_id)
     assert (saved["rating"], saved["review_status"]) == (4, "approved")
 
     page.reload()
+    wait_loaded(page)
     dialog = page.get_by_role("dialog")
-    dialog.wait_for()
-    wait_idle(page)
-    assert dialog.get_by_role("radio", name="4 out of 5 stars").get_attribute(
-        "aria-checked") == "true"
-    assert dialog.get_by_role("radio", name="Approved").get_attribute(
-        "aria-checked") == "true"
-    dialog.get_by_text("Link to exactly this generation").wait_for()
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("radio", name="4 out of 5 stars")).to_have_attribute(
+        "aria-checked", "true")
+    expect(dialog.get_by_role("radio", name="Approved")).to_have_attribute(
+        "aria-checked", "true")
+    expect(dialog.get_by_text("Link to exactly this generation")).to_be_visible()
 
 
 def test_csv_export_opens_with_pandas(history, tmp_path):
     page, _, ids = history
-    page.get_by_role("button", name="Export").click()
+    page.get_by_role("button", name="Export").click()  # a popover: drawn in the browser
+    csv_button = page.get_by_role("button", name="CSV for spreadsheets")
+    expect(csv_button).to_be_visible()
     with page.expect_download() as download:
-        page.get_by_role("button", name="CSV for spreadsheets").click()
+        csv_button.click()
     path = tmp_path / download.value.suggested_filename
     download.value.save_as(path)
     frame = pd.read_csv(path, encoding="utf-8-sig")
@@ -168,17 +165,14 @@ def test_csv_export_opens_with_pandas(history, tmp_path):
 def test_rerun_makes_the_same_video_again_with_the_same_seed(history):
     page, server, ids = history
     prompt, seed, _ = TAKES[0]
-    page.goto(f"{server.url}/history?id={ids[prompt]}")
-    dialog = page.get_by_role("dialog")
-    dialog.wait_for()
-    wait_idle(page)
-    dialog.get_by_role("button", name="Re-run").click()
-    dialog.get_by_text("Queued again with the same seed").wait_for()
-    dialog.get_by_role("link", name="Go to Generate").click()
-    page.get_by_role("textbox", name="Prompt", exact=True).wait_for()
+    dialog = open_detail(page, server, ids[prompt])
+    click_and_wait(dialog.get_by_role("button", name="Re-run"))
+    expect(dialog.get_by_text("Queued again with the same seed")).to_be_visible()
+    rerun_after(page, dialog.get_by_role("link", name="Go to Generate").click)
+    expect(page.get_by_role("textbox", name="Prompt", exact=True)).to_be_visible()
     page.wait_for_function("() => document.querySelectorAll('video').length >= 1",
                            timeout=30_000)
-    page.get_by_text(f"seed {seed}").first.wait_for()
+    expect(page.get_by_text(f"seed {seed}").first).to_be_visible()
     rows = pd.read_csv(server.data_dir / "history.csv", dtype=str)
     again = rows[(rows["prompt"] == prompt) & (rows["id"] != ids[prompt])]
     assert set(again["seed"]) == {str(seed)}

@@ -1,5 +1,8 @@
 """A marketer in the browser: pick a template, fill its blanks, use it in Generate,
-generate, and find the template named on the result and in the history."""
+generate, and find the template named on the result and in the history.
+
+Every interaction waits for the rerun it starts and is followed by an auto-retrying
+`expect` on the state it produces (see tests/e2e/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ import re
 
 import pandas as pd
 import pytest
+from playwright.sync_api import expect
 
-from tests.e2e.conftest import open_studio, wait_idle
+from tests.e2e.conftest import click_and_wait, commit_text, open_studio, rerun_after
 
 pytestmark = pytest.mark.e2e
 
@@ -19,38 +23,35 @@ TEMPLATE_NAME = "360° product spin"
 def fill(page, label: str, text: str) -> None:
     # exact: a widget's help icon is labelled "Help for <label>".
     box = page.get_by_role("textbox", name=label, exact=True)
-    box.fill(text)
-    box.press("Enter")  # commits the value, as leaving the box would
-    wait_idle(page)
+    # A live box: it sends what is typed by itself; leaving it sends at once.
+    commit_text(box, text)
 
 
 def test_template_to_generate_to_result(page, studio_server):
     open_studio(page, studio_server.url)
-    page.get_by_role("link", name="Templates").click()
+    rerun_after(page, page.get_by_role("link", name="Templates").click)
     card = page.locator(f".st-key-tpl_card_{TEMPLATE_ID}")
-    card.get_by_role("button", name="Use this template").click()
-    wait_idle(page)
+    click_and_wait(card.get_by_role("button", name="Use this template"))
+    expect(page.get_by_role("textbox", name="Product", exact=True)).to_be_visible()
 
     fill(page, "Product", "A red trail-running shoe")
     fill(page, "Background", "sunset orange")
     expected = ("A red trail-running shoe spins slowly on a turntable, camera orbits at eye "
                 "level, steady pace, sunset orange background, crisp studio light")
-    page.locator('[data-testid="stCode"]').filter(has_text=expected).wait_for()
-    assert page.get_by_text(f"{len(expected)} characters").is_visible()
+    expect(page.locator('[data-testid="stCode"]').filter(has_text=expected)).to_be_visible()
+    expect(page.get_by_text(f"{len(expected)} characters")).to_be_visible()
 
-    page.get_by_role("button", name="Use in Generate").click()
+    click_and_wait(page.get_by_role("button", name="Use in Generate"))
     prompt = page.get_by_role("textbox", name="Prompt", exact=True)
-    prompt.wait_for()
-    wait_idle(page)
-    assert prompt.input_value() == expected
-    assert page.get_by_text(f"From template {TEMPLATE_NAME}").is_visible()
+    expect(prompt).to_have_value(expected)
+    expect(page.get_by_text(f"From template {TEMPLATE_NAME}")).to_be_visible()
 
-    page.get_by_role("button", name="Generate", exact=True).click()
+    click_and_wait(page.get_by_role("button", name="Generate", exact=True))
     page.wait_for_function("() => document.querySelectorAll('video').length >= 1",
                            timeout=30_000)
     named = re.compile(
         rf"template “?({re.escape(TEMPLATE_ID)}|{re.escape(TEMPLATE_NAME)})”? v1")
-    page.get_by_text(named).first.wait_for()
+    expect(page.get_by_text(named).first).to_be_visible()
     page.screenshot(path=str(studio_server.data_dir.parent / "template-result.png"),
                     full_page=True)
 
