@@ -19,7 +19,7 @@ from typing import Callable
 
 import requests
 
-from bench.common import Figure, table
+from bench.common import Figure, isolated_settings, table
 from kling.client import KlingClient, RetryPolicy
 from kling.settings import MODEL_PATH
 
@@ -102,7 +102,8 @@ def measure(calls: int = CALLS_PER_ROUND, rounds: int = ROUNDS) -> tuple[float, 
 
 def run() -> list[Figure]:
     """The client's cost per call against the bare call's, measured in the same run."""
-    client_s, bare_s = measure()
+    with isolated_settings():  # the client reads its timeouts from the settings
+        client_s, bare_s = measure()
     return [Figure(
         area="client",
         name="KlingClient.generate, seconds per call (instant loopback server)",

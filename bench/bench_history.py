@@ -1,13 +1,15 @@
 """The history log at 100,000 rows, beside small logs measured in the same run.
 
 (a) one append to a 100,000-row log beside one append to an empty log (goal: at most 2x,
-    because an append never reads or rewrites the file);
+    because an append never rewrites the file and, to find a torn last row, reads only
+    what other writers appended since its own last append);
 (b) a cold load of 100,000 rows (goal: under 1.5 s), beside a cold load of 100 rows;
 (c) a repeated load when nothing changed (goal: served from cache, under 50 ms), beside
     the cold load.
 
-The large log is written directly in the log's own format (one `_encode` call), not by
-100,000 appends. `write_synthetic_log` is also meant for other benchmarks (History page).
+The large log is written directly in the log's own format (one `_encode` call: RFC 4180
+CSV, one prompt in fifty on two lines), not by 100,000 appends. `write_synthetic_log` is
+also meant for other benchmarks (History page).
 """
 
 from __future__ import annotations
@@ -29,10 +31,18 @@ SCENES = ("waves crashing on a rocky shore", "a red fox running through fresh sn
           "coffee poured into a cup, steam curling", "a paper boat on a rainy street")
 CAMERAS = ("drone shot", "smooth camera pan", "tracking shot", "close-up, handheld")
 PACES = ("slow motion", "fast-paced", "gentle floating", "time-lapse")
+#: Where the synthetic videos "are": a loopback port nobody listens on (9, discard), so
+#: the studio's start-up catch-up of missing downloads, and a browser showing the
+#: gallery, fail at once instead of looking a name up on the network.
+VIDEO_HOST = "http://127.0.0.1:9/bench-videos"
 
 
-def synthetic_rows(count: int, *, seed: int = 7, days: int = 120) -> list[dict]:
-    """`count` plausible final-state rows: mostly succeeded, some failed, a few pending."""
+def synthetic_rows(count: int, *, seed: int = 7, days: int = 120,
+                   video_file: str | None = None) -> list[dict]:
+    """`count` plausible final-state rows: mostly succeeded, some failed, a few pending.
+
+    `video_file`, when given, is recorded as every success's archived file (an existing
+    file there tells the studio's start-up catch-up that nothing is missing)."""
     rng = random.Random(seed)
     start = datetime.now(timezone.utc) - timedelta(days=days)
     owner = "bench-host:1:0-0"
@@ -59,8 +69,8 @@ def synthetic_rows(count: int, *, seed: int = 7, days: int = 120) -> list[dict]:
                        elapsed_s=round(rng.uniform(11, 35), 2),
                        finished_at=(created + timedelta(seconds=30)).isoformat(
                            timespec="milliseconds"),
-                       video_url=f"https://blob.example/{i}.mp4",
-                       video_path=f"data/videos/{row['id']}.mp4",
+                       video_url=f"{VIDEO_HOST}/{i}.mp4",
+                       video_path=video_file or f"data/videos/{row['id']}.mp4",
                        video_width=1920, video_height=1088, video_duration=float(duration))
         elif status == "failed":
             row.update(error="Firemoon could not generate this video. Try again.",
@@ -70,12 +80,22 @@ def synthetic_rows(count: int, *, seed: int = 7, days: int = 120) -> list[dict]:
     return rows
 
 
-def write_synthetic_log(data_dir: str | Path, count: int) -> Path:
-    """Write a history log of `count` rows into `data_dir` in one go; its path."""
+def write_synthetic_log(data_dir: str | Path, count: int, *, archived: bool = False) -> Path:
+    """Write a history log of `count` rows into `data_dir` in one go; its path.
+
+    With `archived`, every success records one placeholder file (created here) as its
+    archived video, so that a studio opened on this folder does not spend its first
+    minute retrying downloads (each failure appends a row, and the log reloads)."""
     path = Path(data_dir) / "history.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
+    video_file = None
+    if archived:
+        placeholder = path.parent / "bench-placeholder.mp4"
+        placeholder.touch()
+        video_file = str(placeholder.resolve())
     with open(path, "wb") as handle:
-        handle.write(_encode(HISTORY_COLUMNS, synthetic_rows(count), header=True))
+        handle.write(_encode(HISTORY_COLUMNS, synthetic_rows(count, video_file=video_file),
+                             header=True))
         handle.flush()
         # On disk before timing starts, so the first append's fsync does not pay for it.
         os.fsync(handle.fileno())

@@ -19,35 +19,21 @@ import os
 import resource
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from streamlit.testing.v1 import AppTest
 
 from bench.bench_history import write_synthetic_log
-from bench.common import Figure, table
+from bench.common import Figure, isolated_settings, table
 
 ROOT = Path(__file__).resolve().parents[1]
 LARGE, SMALL = 100_000, 100
 PEAK_MEMORY_BOUND_MB = 1536
 
 
-@contextmanager
-def _studio_env(data_dir: Path) -> Iterator[None]:
-    """Demo mode on `data_dir`, as the studio reads its settings."""
-    saved = {name: os.environ.get(name) for name in
-             ("KLING_STUDIO_DATA_DIR", "KLING_SIM_LATENCY", "FIREMOON_API_KEY")}
-    os.environ.update(KLING_STUDIO_DATA_DIR=str(data_dir), KLING_SIM_LATENCY="0")
-    os.environ.pop("FIREMOON_API_KEY", None)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def _studio_env(data_dir: Path):
+    """Demo mode on `data_dir`, as the studio reads its settings (no outside key)."""
+    return isolated_settings(KLING_STUDIO_DATA_DIR=str(data_dir), KLING_SIM_LATENCY="0")
 
 
 def _timed_run(at: AppTest) -> float:
@@ -90,7 +76,7 @@ def run() -> list[Figure]:
         root = Path(tmp)
         warm, small, large = root / "warm", root / "small", root / "large"
         for data_dir, count in ((warm, 10), (small, SMALL), (large, LARGE)):
-            write_synthetic_log(data_dir, count)
+            write_synthetic_log(data_dir, count, archived=True)
         _measure(warm)
         small_times = _measure(small)
         small_analysis = _measure(small, view="Analysis")["first"]

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
-from bench.common import Figure, table
+from bench.common import Figure, isolated_settings, table
 from kling.client import KlingClient, RetryPolicy
 from kling.history import HistoryLog
 from kling.jobs import JobQueue
@@ -46,6 +46,11 @@ class _SlowHandler(BaseHTTPRequestHandler):
 
 
 def run() -> list[Figure]:
+    with isolated_settings():  # the client reads its timeouts from the settings
+        return _run()
+
+
+def _run() -> list[Figure]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowHandler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()

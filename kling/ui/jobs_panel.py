@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Mapping
 
 import streamlit as st
 
@@ -13,12 +13,14 @@ from kling.jobs import Job, JobStatus
 from kling.models import GenerationRequest
 from kling.services import Studio
 from kling.templates import TemplateError
-from kling.timing import expectation, progress
+from kling.timing import Expectation, expectation, progress
 from kling.ui.state import HISTORY_PAGE
 from kling.ui.text import literal
 from kling.ui.video import download_video_button, play_video
 
 REFRESH_SECONDS = 1.0
+#: How long the measured generation times behind the progress bars are reused.
+EXPECTATIONS_TTL_S = 60.0
 _STATUS_LABELS = {
     JobStatus.QUEUED: ("Queued", "gray"),
     JobStatus.WAITING: ("Waiting for the rate limit", "orange"),
@@ -44,6 +46,17 @@ def _settings_line(studio: Studio, job: Job) -> str:
     return " · ".join(parts)
 
 
+@st.cache_resource(ttl=EXPECTATIONS_TTL_S, show_spinner=False)
+def _expected_times(_studio: Studio, data_dir: str) -> Mapping[str, Expectation]:
+    """The history's measured generation times, shared by every session for a minute.
+
+    Every open panel asks once a second per running job; each finished job changes the
+    log, and asking the log means reading it again. These times move slowly, so one
+    read a minute serves everyone.
+    """
+    return _studio.history.stats().expected_times
+
+
 def _progress(studio: Studio, job: Job, now: float) -> None:
     if job.status is JobStatus.WAITING and job.wait_until:
         st.caption(f"Paused by the rate limit; continues in {max(0, job.wait_until - now):.0f} s.")
@@ -52,7 +65,8 @@ def _progress(studio: Studio, job: Job, now: float) -> None:
         st.caption(f"Queued for {job.elapsed(now):.0f} s: it starts when one of the "
                    f"{studio.queue.max_concurrency} places is free.")
         return
-    expected = expectation(studio.history.stats().expected_times, job.request.duration)
+    expected = expectation(_expected_times(studio, str(studio.settings.data_dir)),
+                           job.request.duration)
     shown = progress(job.running_for(now), expected)
     if shown.fraction is None:
         st.caption(shown.text)

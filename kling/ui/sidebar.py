@@ -47,16 +47,31 @@ def _rate_limit(studio: Studio) -> None:
     st.caption(f"Requests left this minute: {limit.remaining} of {limit.limit}{resets}.")
 
 
-@st.fragment(run_every=2)
+#: Seconds between two refreshes of the job counter while this person's jobs run.
+REFRESH_SECONDS = 2.0
+
+
 def _jobs_running(studio: Studio, owner: str) -> None:
-    # Refreshed on its own so that the count follows jobs started or finished
-    # since the page last ran.
-    mine = studio.queue.active_count(owner)
-    everyone = studio.queue.active_count()
-    st.metric("Jobs running", mine,
-              help=f"{everyone} in the studio in all; at most "
-                   f"{studio.queue.max_concurrency} run at once.")
-    _rate_limit(studio)
+    """The job counter and the requests left, refreshed on their own only while this
+    person has a job queued, waiting or running: an idle session costs the server nothing.
+
+    When the last of those jobs has finished, one whole-app run brings the rest of the
+    page (spend, the job panel) up to date and leaves the counter without a timer.
+    """
+    live = studio.queue.active_count(owner) > 0
+
+    @st.fragment(run_every=REFRESH_SECONDS if live else None)
+    def counter() -> None:
+        mine = studio.queue.active_count(owner)
+        everyone = studio.queue.active_count()
+        st.metric("Jobs running", mine,
+                  help=f"{everyone} in the studio in all; at most "
+                       f"{studio.queue.max_concurrency} run at once.")
+        _rate_limit(studio)
+        if live and mine == 0:
+            st.rerun(scope="app")
+
+    counter()
 
 
 def render_sidebar(studio: Studio, owner: str) -> None:
