@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
 
 import streamlit as st
 
 from kling.billing import POSSIBLY_BILLED
 from kling.errors import KlingError
+from kling.history import HistoryLog, HistoryStats
 from kling.services import Studio
 from kling.ui.state import leave_legacy_pages_mode, owner, studio
 from kling.ui.text import literal
@@ -74,6 +77,39 @@ def _jobs_running(studio: Studio, owner: str) -> None:
     counter()
 
 
+class _SharedStats:
+    """The last statistics of one log, and when the read behind them began."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.stats: HistoryStats | None = None
+        self.read_from = float("-inf")
+
+
+_shared_stats: "weakref.WeakKeyDictionary[HistoryLog, _SharedStats]" = \
+    weakref.WeakKeyDictionary()
+_shared_stats_lock = threading.Lock()
+
+
+def _spend(history: HistoryLog) -> HistoryStats:
+    """The log's statistics, as fresh as asking the log (read after this call began),
+    with one computation serving every session that asked while it ran.
+
+    Every page run shows the spend. While jobs run the log changes every few seconds,
+    and each change makes the next `stats()` read the whole log again; sessions asking
+    at once would each wait for the one before and then read it again themselves.
+    """
+    asked = time.monotonic()
+    with _shared_stats_lock:
+        shared = _shared_stats.setdefault(history, _SharedStats())
+    with shared.lock:
+        if shared.stats is None or shared.read_from < asked:
+            started = time.monotonic()
+            shared.stats = history.stats()
+            shared.read_from = started
+        return shared.stats
+
+
 def render_sidebar(studio: Studio, owner: str) -> None:
     """Draw the shared sidebar for this person."""
     with st.sidebar:
@@ -87,7 +123,7 @@ def render_sidebar(studio: Studio, owner: str) -> None:
         _key_status(studio)
         _jobs_running(studio, owner)
 
-        stats = studio.history.stats()
+        stats = _spend(studio.history)
         st.metric("Spend today", f"${stats.spend_today:,.2f}")
         st.metric("Spend this month", f"${stats.spend_this_month:,.2f}")
         if stats.possibly_billed:

@@ -56,6 +56,12 @@ interaction, check the state it should produce with Playwright's auto-retrying
 ...), never with ``time.sleep`` or ``page.wait_for_timeout``. A video plays when
 ``page.wait_for_function`` sees its ``currentTime`` advance (``assert_video_plays``).
 
+Fixtures: ``browser`` (session), ``studio_server`` (module), ``page`` (a fresh watched
+page for it) and ``new_page`` (a factory of fresh watched pages, for other servers); the
+pages are closed when the test ends, and a failed test's report carries each page's
+address, run log (the watcher's last requests and runs) and a screenshot. A wait that
+times out says which part never came (request not sent, or not served) with the same log.
+
 Servers: ``StudioServer`` is a context manager; it stops its process when it cannot
 become healthy, in fixtures' teardown (which runs when a test fails), and, as a last
 resort, at the end of the session and at interpreter exit.
