@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import uuid
 from dataclasses import dataclass, field
 
 from .models import GenerationRequest, validate_request
@@ -24,6 +25,11 @@ from .models import GenerationRequest, validate_request
 MAX_BATCH_BYTES = 2 * 1024 * 1024
 MAX_BATCH_ROWS = 500
 KNOWN_COLUMNS = ("prompt", "duration", "aspect_ratio", "seed")
+
+
+def new_batch_id() -> str:
+    """The id that ties one uploaded batch's generations together in the history."""
+    return "batch-" + uuid.uuid4().hex[:8]
 
 
 class BatchFileError(ValueError):

@@ -1,4 +1,4 @@
-"""What a generation costs, and the one rule for "possibly billed".
+"""The one rule for "possibly billed", and what such a generation may have cost.
 
 Firemoon bills per second of output video. A generation whose request was sent but whose
 answer never came may have been made and billed all the same: the call timed out or
@@ -16,19 +16,15 @@ from typing import Any
 import pandas as pd
 
 from .errors import OutcomeUnknownError
+from .models import estimate_cost
+
+__all__ = ["POSSIBLY_BILLED", "UNKNOWN_OUTCOME", "estimate_cost", "possibly_billed",
+           "possibly_billed_rows"]
 
 #: The words every screen uses for it (browser tests and people look for them).
 POSSIBLY_BILLED = "possibly billed"
 #: The history's `error_type` of a failure whose outcome is unknown.
 UNKNOWN_OUTCOME = OutcomeUnknownError.kind
-
-
-def estimate_cost(seconds: Any, price_per_second: float, takes: int = 1) -> float | None:
-    """USD for `takes` videos of `seconds` each, to the cent; None if `seconds` is no number."""
-    try:
-        return round(float(seconds) * takes * price_per_second, 2)
-    except (TypeError, ValueError):
-        return None
 
 
 def possibly_billed(status: Any, error_type: Any) -> bool:

@@ -26,14 +26,16 @@ RECOMMENDED_MAX_CHARS = 200
 # that keeps the coach instant even when someone pastes a whole document.
 _ANALYSED_CHARS = 4 * MAX_PROMPT_CHARS
 
-ASPECT_RATIO_HINTS = {
-    "16:9": "Landscape: YouTube, websites, presentations",
-    "9:16": "Portrait: TikTok, Instagram Reels, YouTube Shorts",
+#: What each aspect ratio and duration suits (the provider's advice), for every screen.
+ASPECT_RATIO_USES = {
+    "16:9": "YouTube, websites, presentations",
+    "9:16": "TikTok, Instagram Reels, YouTube Shorts",
 }
-DURATION_HINTS = {
-    "5": "5 s: social media, quick hooks and teasers",
-    "10": "10 s: detailed scenes and storytelling",
+DURATION_USES = {
+    "5": "social media, quick hooks and teasers",
+    "10": "detailed scenes and storytelling",
 }
+_ORIENTATIONS = {"16:9": "Landscape", "9:16": "Portrait"}
 
 # Words are listed in their base form; `_forms` maps inflections back to it ("crashing",
 # "crashed", "crashes" -> "crash"). Irregular past forms are listed as they are. Where the
@@ -338,9 +340,11 @@ def review_prompt(prompt: Any) -> CoachReport:
 
 def platform_hint(aspect_ratio: str) -> str:
     """Which platforms an aspect ratio suits; empty for a ratio the API does not offer."""
-    return ASPECT_RATIO_HINTS.get(str(aspect_ratio).strip(), "")
+    ratio = str(aspect_ratio).strip()
+    return f"{_ORIENTATIONS[ratio]}: {ASPECT_RATIO_USES[ratio]}" if ratio in _ORIENTATIONS else ""
 
 
 def duration_hint(duration: str | int) -> str:
     """What a duration (5 or 10 s) suits; empty for a duration the API does not offer."""
-    return DURATION_HINTS.get(str(duration).strip(), "")
+    seconds = str(duration).strip()
+    return f"{seconds} s: {DURATION_USES[seconds]}" if seconds in DURATION_USES else ""

@@ -22,12 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 from .billing import possibly_billed
 from .errors import KlingError, PossiblyBilledError, RateLimitError
 from .history import new_id
-from .models import MAX_SEED, GenerationRequest, GenerationResult, RateLimit
+from .models import MAX_SEED, GenerationRequest, GenerationResult
+from .stores import Archiver, GenerationClient, HistoryWriter
 
 log = logging.getLogger("kling.jobs")
 
@@ -72,7 +73,6 @@ class Job:
     video_path: Path | None = None
     archive_error: str | None = None
     history_error: str | None = None
-    retry_of: str | None = None
 
     @property
     def possibly_billed(self) -> bool:
@@ -90,29 +90,6 @@ class Job:
         """Seconds since it was submitted, frozen once it finished."""
         end = self.finished_at if self.finished_at is not None else (now or time.time())
         return max(0.0, end - self.submitted_at)
-
-
-class GenerationClient(Protocol):
-    def generate(self, *, request: GenerationRequest) -> GenerationResult: ...
-
-    @property
-    def last_rate_limit(self) -> RateLimit | None: ...
-
-
-class HistoryWriter(Protocol):
-    def record_pending(self, request: GenerationRequest, **fields: Any) -> str: ...
-
-    def record_success(self, gen_id: str, result: GenerationResult, *, elapsed_s: float,
-                       video_path: str | None = None) -> None: ...
-
-    def record_failure(self, gen_id: str, error: BaseException, *, elapsed_s: float) -> None: ...
-
-    def record_video_path(self, gen_id: str, video_path: str | None, *,
-                          archive_error: str | None = None) -> None: ...
-
-
-class Archiver(Protocol):
-    def download(self, gen_id: str, url: str) -> Path: ...
 
 
 def plan_takes(request: GenerationRequest, takes: int,
@@ -168,13 +145,19 @@ class JobQueue:
         template_version: int | None = None,
         template_vars: dict[str, str] | None = None,
         batch_id: str | None = None,
-        retry_of: str | None = None,
     ) -> Job:
-        """Queue one generation; its pending history row is written before this returns."""
+        """Queue one generation; its pending history row is written before this returns.
+
+        A request without a seed gets one here (`plan_takes`), before anything is
+        written or sent, so the history holds the seed of every take, whichever door
+        (page, batch, command line) it came in by.
+        """
+        if request.seed is None:
+            (request,) = plan_takes(request, 1)
         job = Job(
             id=new_id(), request=request, owner=owner, source=source,
             template_id=template_id, template_version=template_version,
-            template_vars=template_vars, batch_id=batch_id, retry_of=retry_of,
+            template_vars=template_vars, batch_id=batch_id,
             submitted_at=self._clock(),
         )
         self._history.record_pending(
@@ -209,7 +192,7 @@ class JobQueue:
         return self.submit(
             old.request, owner=owner or old.owner, source=old.source,
             template_id=old.template_id, template_version=old.template_version,
-            template_vars=old.template_vars, batch_id=old.batch_id, retry_of=old.id,
+            template_vars=old.template_vars, batch_id=old.batch_id,
         )
 
     # -- reading ----------------------------------------------------------------------

@@ -29,6 +29,15 @@ MAX_SEED = 2**32 - 1
 MODEL_NAME = "kling-2-1-master"
 
 
+def estimate_cost(seconds: Any, price_per_second: float, takes: int = 1) -> float | None:
+    """USD for `takes` videos of `seconds` each, to the cent (Firemoon bills per second of
+    output video); None if `seconds` is no number. Every estimate in the studio is this."""
+    try:
+        return round(float(seconds) * takes * price_per_second, 2)
+    except (TypeError, ValueError):
+        return None
+
+
 def _check_duration(value: Any) -> str | None:
     if isinstance(value, bool):
         return None

@@ -3,6 +3,11 @@
 This is the one place that knows about demo mode: with no API key it starts the built-in
 simulator on a free loopback port and points the same `KlingClient` at it. Everything
 else receives a client and never asks which server is behind it.
+
+It is also the one place that chooses the stores (`kling.stores`): today the files in
+the data folder. Tests and other callers hand in any part they built themselves
+(a client against a scripted server, a store in a temporary folder) and get the rest
+wired as the studio wires it.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from .archive import VideoArchive
 from .client import KlingClient, RetryPolicy
 from .history import HistoryLog
 from .jobs import JobQueue
+from .models import estimate_cost
 from .settings import Settings
 from .simulator import SimulatorConfig, shared_simulator
+from .stores import HistoryStore, JobRunner, TemplateStore, VideoStore
 from .templates import TemplateLibrary
 
 log = logging.getLogger("kling.services")
@@ -32,10 +39,14 @@ class Studio:
     settings: Settings
     demo: bool
     client: KlingClient
-    history: HistoryLog
-    archive: VideoArchive
-    templates: TemplateLibrary
-    queue: JobQueue
+    history: HistoryStore
+    archive: VideoStore
+    templates: TemplateStore
+    queue: JobRunner
+
+    def estimate_cost(self, seconds: float, takes: int = 1) -> float:
+        """USD estimate for `takes` videos of `seconds` each, at the configured price."""
+        return estimate_cost(seconds, self.settings.price_per_second, takes) or 0.0
 
     def close(self) -> None:
         """Let running jobs finish, then release connections."""
@@ -54,7 +65,7 @@ def backend(settings: Settings) -> tuple[str, str]:
     return simulator.url, config.api_key or DEMO_KEY
 
 
-def _retry_downloads(archive: VideoArchive, history: HistoryLog) -> None:
+def _retry_downloads(archive: VideoStore, history: HistoryStore) -> None:
     try:
         archived = archive.retry_missing(history)
     except Exception:  # noqa: BLE001 - a catch-up must never take the studio down
@@ -64,19 +75,34 @@ def _retry_downloads(archive: VideoArchive, history: HistoryLog) -> None:
         log.info("archived %d video(s) whose download had failed before", archived)
 
 
-def open_studio(settings: Settings | None = None, *, retry_downloads: bool = True) -> Studio:
+def open_studio(
+    settings: Settings | None = None,
+    *,
+    retry_downloads: bool = True,
+    client: KlingClient | None = None,
+    history: HistoryStore | None = None,
+    archive: VideoStore | None = None,
+    templates: TemplateStore | None = None,
+) -> Studio:
     """Build the studio's services from the settings (environment, secrets, defaults).
 
+    Any part given is used as it is and the rest is built around it; the job queue is
+    always built here, on the client, history and archive in use.
     With `retry_downloads`, videos whose download failed earlier are fetched again in
     the background, once per start, so the archive catches up without anyone waiting.
     """
     settings = settings or Settings.load()
-    base_url, api_key = backend(settings)
-    # The queue waits out rate limits itself, visibly, so its client does not.
-    client = KlingClient(api_key=api_key, base_url=base_url, settings=settings,
-                         retry=RetryPolicy(retry_rate_limits=False))
-    history = HistoryLog(settings.data_dir, price_per_second=settings.price_per_second)
-    archive = VideoArchive(settings.data_dir)
+    if client is None:
+        base_url, api_key = backend(settings)
+        # The queue waits out rate limits itself, visibly, so its client does not.
+        client = KlingClient(api_key=api_key, base_url=base_url, settings=settings,
+                             retry=RetryPolicy(retry_rate_limits=False))
+    if history is None:
+        history = HistoryLog(settings.data_dir, price_per_second=settings.price_per_second)
+    if archive is None:
+        archive = VideoArchive(settings.data_dir)
+    if templates is None:
+        templates = TemplateLibrary(settings.data_dir)
     queue = JobQueue(client, history, archive, max_concurrency=settings.max_concurrency)
     if retry_downloads:
         threading.Thread(target=_retry_downloads, args=(archive, history),
@@ -87,6 +113,6 @@ def open_studio(settings: Settings | None = None, *, retry_downloads: bool = Tru
         client=client,
         history=history,
         archive=archive,
-        templates=TemplateLibrary(settings.data_dir),
+        templates=templates,
         queue=queue,
     )

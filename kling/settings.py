@@ -186,9 +186,3 @@ class Settings:
             text = get(setting.name)
             values[setting.attribute] = setting.default if text is None else setting.parse(text)
         return cls(**values)
-
-    def estimate_cost(self, seconds: float, takes: int = 1) -> float:
-        """USD estimate for `takes` videos of `seconds` each (billing is per output second)."""
-        from .billing import estimate_cost  # billing needs pandas; settings stays light
-
-        return estimate_cost(seconds, self.price_per_second, takes) or 0.0

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from kling.billing import estimate_cost, possibly_billed
+from kling.billing import possibly_billed
+from kling.models import estimate_cost
 from kling.errors import (GenerationFailedError, MalformedResponseError, OutcomeUnknownError,
                           UnreadableResultError)
 from kling.history import HistoryLog

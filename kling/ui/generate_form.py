@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import random
-import uuid
 from typing import Any
 
 import streamlit as st
 
-from kling.batch import LIMITS_TEXT, BatchFileError, parse_batch
-from kling.coach import review_prompt
+from kling.batch import LIMITS_TEXT, BatchFileError, new_batch_id, parse_batch
+from kling.coach import ASPECT_RATIO_USES, DURATION_USES, RECOMMENDED_MAX_CHARS, review_prompt
 from kling.jobs import plan_takes
 from kling.models import ASPECT_RATIOS, DURATIONS, MAX_PROMPT_CHARS, MAX_SEED, GenerationRequest, validate_request
 from kling.services import Studio
@@ -19,8 +18,6 @@ from kling.ui.text import literal
 
 FIELD_LABELS = {"prompt": "Prompt", "duration": "Duration", "aspect_ratio": "Aspect ratio",
                 "seed": "Seed"}
-DURATION_CAPTIONS = {"5": "Social media, ads, hooks", "10": "Detailed scenes, stories"}
-ASPECT_CAPTIONS = {"16:9": "YouTube, websites, presentations", "9:16": "TikTok, Reels, Shorts"}
 BATCH_EXAMPLE = (
     "prompt,duration,aspect_ratio,seed\n"
     '"Waves crashing on a black sand beach, slow drone shot, golden hour",5,16:9,\n'
@@ -70,19 +67,19 @@ def render_form(studio: Studio, owner: str) -> None:
             placeholder="A red sports car drifts around a mountain bend, drone shot "
                         "following from above, slow motion",
             help="Describe the scene, its motion, the camera movement and the pacing. "
-                 "Under 200 characters works best.",
+                 f"Under {RECOMMENDED_MAX_CHARS} characters works best.",
         )
         prompt_length(prompt)
         left, right = st.columns(2)
         duration = left.radio(
             "Duration", DURATIONS, key="gen_duration", horizontal=True,
             format_func=lambda d: f"{d} s", persist_state="session",
-            captions=[DURATION_CAPTIONS[d] for d in DURATIONS],
+            captions=[DURATION_USES[d].capitalize() for d in DURATIONS],
         )
         right.radio(
             "Aspect ratio", ASPECT_RATIOS, key="gen_aspect", horizontal=True,
             persist_state="session",
-            captions=[ASPECT_CAPTIONS[a] for a in ASPECT_RATIOS],
+            captions=[ASPECT_RATIO_USES[a] for a in ASPECT_RATIOS],
         )
         seed_col, dice_col, reuse_col = st.columns([3, 1, 2], vertical_alignment="bottom")
         seed_col.number_input(
@@ -101,7 +98,7 @@ def render_form(studio: Studio, owner: str) -> None:
                           help="Takes of the same prompt. With a fixed seed they use "
                                "consecutive seeds.")
     with advice:
-        cost = studio.settings.estimate_cost(int(duration), takes)
+        cost = studio.estimate_cost(int(duration), takes)
         st.metric("Estimated cost", f"${cost:,.2f}",
                   help=f"{duration} s × {takes} take(s) × "
                        f"${studio.settings.price_per_second:.2f} per second")
@@ -199,8 +196,8 @@ def render_batch(studio: Studio, owner: str) -> None:
                    "below; upload another file for a new batch.", icon=":material/check:")
         return
     if st.button(f"Queue {len(plan.requests)} videos", type="primary", key="batch_queue"):
-        batch_id = "batch-" + uuid.uuid4().hex[:8]
-        requests = [r if r.seed is not None else plan_takes(r, 1)[0] for r in plan.requests]
+        batch_id = new_batch_id()
+        requests = plan.requests
         if queue_jobs(studio, requests, owner, batch_id=batch_id):
             queued[fingerprint] = batch_id
             st.toast(f"Queued {len(requests)} videos from the batch.", icon=":material/movie:")

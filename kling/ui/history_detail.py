@@ -336,7 +336,7 @@ def _queue_again(studio: Studio, row: Mapping[str, Any], owner: str) -> None:
 
 def rerun_cost(studio: Studio, row: Mapping[str, Any]) -> float:
     """What making this generation again is estimated to cost, in USD."""
-    return studio.settings.estimate_cost(text(row.get("duration"), "5"))
+    return studio.estimate_cost(text(row.get("duration"), "5"))
 
 
 def _confirm_rerun(studio: Studio, row: Mapping[str, Any], owner: str) -> None:

@@ -84,7 +84,7 @@ def _retry(studio: Studio, job: Job, owner: str) -> None:
         return
     again = True
     if job.possibly_billed:
-        cost = studio.settings.estimate_cost(job.request.seconds)
+        cost = studio.estimate_cost(job.request.seconds)
         st.warning(f"This generation is {POSSIBLY_BILLED}: Firemoon may have made it and "
                    f"charged about ${cost:.2f}. Check your Firemoon account first; retrying "
                    f"sends it again and may cost another ${cost:.2f}.",

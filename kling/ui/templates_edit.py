@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from kling.coach import review_prompt
+from kling.coach import ASPECT_RATIO_USES, DURATION_USES, review_prompt
 from kling.models import ASPECT_RATIOS, DURATIONS
 from kling.templates import (
     CATEGORIES,
@@ -34,7 +34,6 @@ _CHECKED = "checked"  # suffix of the flag "a save was tried": from then on, err
 _BLANK: dict[str, Any] = {"name": "", "category": DEFAULT_CATEGORY, "description": "",
                           "body": "", "variables": (), "duration": "5",
                           "aspect_ratio": "16:9", "tags": ()}
-DURATION_USES = {"5": "social, ads", "10": "stories"}
 BODY_HELP = ("The prompt, with {name} where a value goes, e.g. '{product} spins on a "
              "turntable, camera orbits, slow motion'. Write {{ and }} for literal braces.")
 
@@ -141,12 +140,13 @@ def render_editor(library: TemplateLibrary, base: Template | None) -> None:
     with duration_col:
         st.radio("Duration", DURATIONS, index=DURATIONS.index(start["duration"]),
                  key=_key(prefix, "duration"), horizontal=True,
-                 format_func=lambda d: f"{d} s · {DURATION_USES[d]}")
+                 format_func=lambda d: f"{d} s",
+                 captions=[DURATION_USES[d].capitalize() for d in DURATIONS])
         _field_error(errors, "duration")
     with aspect_col:
         st.radio("Aspect ratio", ASPECT_RATIOS, index=ASPECT_RATIOS.index(start["aspect_ratio"]),
                  key=_key(prefix, "aspect_ratio"), horizontal=True,
-                 help="16:9 for YouTube and websites, 9:16 for TikTok, Reels and Shorts.")
+                 captions=[ASPECT_RATIO_USES[a] for a in ASPECT_RATIOS])
         _field_error(errors, "aspect_ratio")
     st.text_area("Description", value=start["description"], key=_key(prefix, "description"),
                  height=68, max_chars=MAX_DESCRIPTION_CHARS,

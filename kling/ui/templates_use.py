@@ -118,7 +118,7 @@ def _generate_now(studio: Studio, owner: str, prompt: str | None, duration: str,
         takes_col, cost_col = st.columns([3, 2], vertical_alignment="bottom")
         takes = takes_col.slider("Variations", 1, 8, key="tpl_takes", persist_state="session",
                                  help="Takes of the same prompt, each with its own seed.")
-        cost = studio.settings.estimate_cost(int(duration), takes)
+        cost = studio.estimate_cost(int(duration), takes)
         cost_col.metric("Estimated cost", f"${cost:,.2f}",
                         help=f"{duration} s × {takes} take(s) × "
                              f"${studio.settings.price_per_second:.2f} per second")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from kling.coach import duration_hint, platform_hint
+from kling.coach import RECOMMENDED_MAX_CHARS, duration_hint, platform_hint
 from kling.history import template_stats
 from kling.services import Studio
 from kling.templates import Template, TemplateError, TemplateLibrary
@@ -182,7 +182,7 @@ def render_workspace(studio: Studio, owner: str) -> None:
     if template is None:
         st.info("Pick a template on the left to fill in its blanks, or start a new one. "
                 "Every built-in follows Kling's advice: an action, a camera movement and a "
-                "pace, in under 200 characters.", icon=":material/arrow_back:")
+                f"pace, in under {RECOMMENDED_MAX_CHARS} characters.", icon=":material/arrow_back:")
         return
     _header(template)
     if template.builtin:

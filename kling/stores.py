@@ -1,0 +1,132 @@
+"""The kinds of state the studio keeps, each as a small interface.
+
+The pages, the command line and the job queue talk to these protocols, never to a file
+or a database directly, so that a second backend (PostgreSQL, a bucket, worker
+processes) can stand where today's files stand. The file-backed implementations are
+`kling.history.HistoryLog`, `kling.templates.TemplateLibrary`, `kling.archive.VideoArchive`
+and `kling.jobs.JobQueue`; `kling.services.open_studio` builds them from the settings and
+takes any of them as an override.
+
+Each protocol names only what the rest of the studio calls; an implementation may offer
+more (the file log's damage reports, for instance) to the code that built it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .history import HistoryQuery, HistoryStats
+    from .jobs import Job
+    from .models import GenerationRequest, GenerationResult, RateLimit
+    from .templates import ImportPlan, Template
+
+
+class GenerationClient(Protocol):
+    """What the job queue needs of an API client."""
+
+    def generate(self, *, request: GenerationRequest) -> GenerationResult: ...
+
+    @property
+    def last_rate_limit(self) -> RateLimit | None: ...
+
+
+class HistoryWriter(Protocol):
+    """The writes of a generation's life: pending before sending, then its outcome."""
+
+    def record_pending(self, request: GenerationRequest, **fields: Any) -> str: ...
+
+    def record_success(self, gen_id: str, result: GenerationResult, *, elapsed_s: float,
+                       video_path: str | None = None) -> None: ...
+
+    def record_failure(self, gen_id: str, error: BaseException, *, elapsed_s: float) -> None: ...
+
+    def record_video_path(self, gen_id: str, video_path: str | None, *,
+                          archive_error: str | None = None) -> None: ...
+
+
+class HistoryStore(HistoryWriter, Protocol):
+    """Every generation ever made, its annotations, and what is read from them."""
+
+    def annotate(self, gen_ids: str | Iterable[str], **fields: Any) -> None: ...
+
+    def load(self) -> pd.DataFrame: ...
+
+    def get(self, gen_id: str) -> dict[str, Any] | None: ...
+
+    def query(self, q: HistoryQuery | None = None) -> pd.DataFrame: ...
+
+    def stats(self, df: pd.DataFrame | None = None) -> HistoryStats: ...
+
+
+class Archiver(Protocol):
+    """What the job queue needs of the video store: keep a copy of a finished video."""
+
+    def download(self, gen_id: str, url: str) -> Path: ...
+
+
+class VideoStore(Archiver, Protocol):
+    """The studio's own copy of every video, by generation id."""
+
+    def path_for(self, gen_id: str) -> Path: ...
+
+    def exists(self, gen_id: str) -> bool: ...
+
+    def delete(self, gen_id: str) -> bool: ...
+
+    def retry_missing(self, history: HistoryStore, limit: int = 20) -> int: ...
+
+
+class TemplateStore(Protocol):
+    """The prompt-template library: built-ins, the team's own, and their versions."""
+
+    def all(self) -> list[Template]: ...
+
+    def builtins(self) -> list[Template]: ...
+
+    def get(self, template_id: str) -> Template: ...
+
+    def versions(self, template_id: str) -> list[Template]: ...
+
+    def create(self, **fields: Any) -> Template: ...
+
+    def update(self, template_id: str, **fields: Any) -> Template: ...
+
+    def delete(self, template_id: str) -> None: ...
+
+    def restore(self, template_id: str, version: int) -> Template: ...
+
+    def export_json(self, ids: Iterable[str] | None = None) -> bytes: ...
+
+    def preview_import(self, data: bytes | str) -> ImportPlan: ...
+
+    def validate(self, fields: Mapping[str, Any],
+                 template_id: str | None = None) -> dict[str, str]: ...
+
+
+class JobRunner(Protocol):
+    """Where generations wait and run; a person follows their own jobs by `owner`."""
+
+    max_concurrency: int
+
+    def submit(self, request: GenerationRequest, *, owner: str, **fields: Any) -> Job: ...
+
+    def submit_many(self, requests: list[GenerationRequest], *, owner: str,
+                    **fields: Any) -> list[Job]: ...
+
+    def retry(self, job_id: str, *, owner: str | None = None,
+              possibly_billed_again: bool = False) -> Job: ...
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def jobs(self, owner: str | None = None) -> list[Job]: ...
+
+    def wait(self, job_ids: list[str], timeout: float | None = None) -> list[Job]: ...
+
+    def active_count(self, owner: str | None = None) -> int: ...
+
+    def shutdown(self, wait: bool = True) -> None: ...
