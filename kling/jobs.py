@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import random
 import threading
 import time
@@ -22,13 +23,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from .billing import possibly_billed
 from .errors import KlingError, PossiblyBilledError, RateLimitError
 from .history import new_id
 from .models import MAX_SEED, GenerationRequest, GenerationResult
-from .stores import Archiver, GenerationClient, HistoryWriter
+from .stores import Archiver, GenerationClient, HistoryStore
 
 log = logging.getLogger("kling.jobs")
 
@@ -108,13 +110,35 @@ def plan_takes(request: GenerationRequest, takes: int,
     return [request.with_seed(rng.randint(0, MAX_SEED)) for _ in range(takes)]
 
 
+def _cell(row: Mapping[str, Any], name: str) -> str | None:
+    """A history cell as text, None when empty (a log row spells "empty" many ways)."""
+    value = row.get(name)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    value = str(value).strip()
+    return value or None
+
+
+def rerun_request(row: Mapping[str, Any]) -> tuple[GenerationRequest, dict[str, Any]]:
+    """What queueing a logged generation again sends, and the template fields it records:
+    the same prompt, duration, aspect ratio and seed (a random one if it had none)."""
+    seed, version = _cell(row, "seed"), _cell(row, "template_version")
+    request = GenerationRequest.create(
+        _cell(row, "prompt") or "", _cell(row, "duration") or "5",
+        _cell(row, "aspect_ratio") or "16:9", None if seed is None else int(float(seed)))
+    fields = {"template_id": _cell(row, "template_id"),
+              "template_version": None if version is None else int(float(version)),
+              "template_vars": row.get("template_vars") or None}
+    return request, fields
+
+
 class JobQueue:
     """Runs generations on at most `max_concurrency` worker threads."""
 
     def __init__(
         self,
         client: GenerationClient,
-        history: HistoryWriter,
+        history: HistoryStore,
         archive: Archiver | None = None,
         *,
         max_concurrency: int = 4,
@@ -194,6 +218,22 @@ class JobQueue:
             template_id=old.template_id, template_version=old.template_version,
             template_vars=old.template_vars, batch_id=old.batch_id,
         )
+
+    def rerun(self, gen_id: str, *, owner: str, possibly_billed_again: bool = False) -> Job:
+        """Queue a logged generation again as a new job (`rerun_request`).
+
+        As with `retry`, a possibly billed generation is only sent again with
+        `possibly_billed_again=True`, after a person agreed to the cost.
+        """
+        row = self._history.get(gen_id)
+        if row is None:
+            raise KeyError(gen_id)
+        if possibly_billed(row.get("status"), row.get("error_type")) and not possibly_billed_again:
+            raise PossiblyBilledError(
+                "This generation may already have been billed; re-running it needs a "
+                "confirmation that names the cost.")
+        request, fields = rerun_request(row)
+        return self.submit(request, owner=owner, **fields)
 
     # -- reading ----------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:

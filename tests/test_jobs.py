@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kling.errors import GenerationFailedError, KlingError, RateLimitError
+from kling.errors import GenerationFailedError, KlingError, PossiblyBilledError, RateLimitError
 from kling.jobs import JobQueue, JobStatus, plan_takes
 from kling.models import GenerationRequest, GenerationResult, RateLimit
 
@@ -84,6 +84,11 @@ class RecordingHistory:
         with self._lock:
             self.events.append(("video", gen_id))
             self.rows[gen_id].update(video_path=video_path, archive_error=archive_error)
+
+    def get(self, gen_id):
+        with self._lock:
+            row = self.rows.get(gen_id)
+            return None if row is None else {"id": gen_id, **row}
 
 
 class FakeArchive:
@@ -267,4 +272,48 @@ def test_a_crash_while_storing_the_video_still_finishes_the_job(history):
     (job,) = queue.wait([queue.submit(request(), owner="a").id], timeout=10)
     assert job.status is JobStatus.SUCCEEDED
     assert "not saved locally" in job.archive_error
+    queue.shutdown()
+
+
+def test_a_request_without_a_seed_gets_one_before_anything_is_written(history):
+    """Whichever door a generation comes in by (page, batch, command line), the history
+    knows its seed before the video exists."""
+    queue = JobQueue(FakeClient(), history, max_concurrency=1)
+    job = queue.submit(request(seed=None), owner="me")
+    assert job.request.seed is not None
+    assert history.rows[job.id]["seed"] == job.request.seed
+    queue.wait([job.id], timeout=10)
+    assert queue.get(job.id).result.seed == job.request.seed
+    queue.shutdown()
+
+
+def test_rerun_from_a_history_id_sends_the_same_request_and_template(history):
+    queue = JobQueue(FakeClient(), history, max_concurrency=1)
+    history.rows["old"] = {"status": "succeeded", "prompt": "waves crashing, drone shot",
+                           "duration": 10, "aspect_ratio": "9:16", "seed": 77.0,
+                           "template_id": "tiktok-hook", "template_version": 3.0,
+                           "template_vars": '{"product": "sneaker"}'}
+    job = queue.rerun("old", owner="me")
+    assert (job.request.prompt, job.request.duration, job.request.aspect_ratio,
+            job.request.seed) == ("waves crashing, drone shot", "10", "9:16", 77)
+    assert (job.template_id, job.template_version) == ("tiktok-hook", 3)
+    assert history.rows[job.id]["template_vars"] == '{"product": "sneaker"}'
+    with pytest.raises(KeyError):
+        queue.rerun("missing", owner="me")
+    queue.shutdown()
+
+
+@pytest.mark.parametrize("row", [{"status": "interrupted"},
+                                 {"status": "failed", "error_type": "outcome_unknown"}])
+def test_rerun_of_a_possibly_billed_generation_needs_the_confirmation(history, row):
+    client = FakeClient()
+    queue = JobQueue(client, history, max_concurrency=1)
+    history.rows["sent"] = {"prompt": "waves crashing, drone shot", "duration": "5",
+                            "aspect_ratio": "16:9", "seed": 5, **row}
+    with pytest.raises(PossiblyBilledError):
+        queue.rerun("sent", owner="me")
+    assert client.calls == [] and set(history.rows) == {"sent"}
+    job = queue.rerun("sent", owner="me", possibly_billed_again=True)
+    queue.wait([job.id], timeout=10)
+    assert len(client.calls) == 1
     queue.shutdown()

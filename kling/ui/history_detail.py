@@ -23,8 +23,6 @@ from kling.archive import VideoArchive
 from kling.errors import KlingError
 from kling.billing import POSSIBLY_BILLED
 from kling.history import MAX_NOTES_CHARS, REVIEW_STATUSES, check_id
-from kling.jobs import Job
-from kling.models import GenerationRequest
 from kling.services import Studio
 from kling.templates import TemplateError
 from kling.ui.history_export import spreadsheet_safe
@@ -202,18 +200,6 @@ def _seed(row: Mapping[str, Any]) -> int | None:
     return None if blank(row.get("seed")) else int(row["seed"])
 
 
-def rerun(studio: Studio, row: Mapping[str, Any], owner: str) -> Job:
-    """Queue the same prompt, settings and seed again, recording the same template."""
-    request = GenerationRequest.create(row.get("prompt"), text(row.get("duration"), "5"),
-                                       text(row.get("aspect_ratio"), "16:9"), _seed(row))
-    version = row.get("template_version")
-    return studio.queue.submit(
-        request, owner=owner, template_id=text(row.get("template_id")) or None,
-        template_version=None if blank(version) else int(version),
-        template_vars=row.get("template_vars") or None,
-    )
-
-
 def remix(row: Mapping[str, Any], names: Mapping[str, str]) -> None:
     """Open Generate with this generation's prompt, settings, seed and template filled in."""
     open_in_generate(text(row.get("prompt")), duration=text(row.get("duration"), "5"),
@@ -319,10 +305,12 @@ def _forget_rerun(gen_id: str) -> None:
     st.session_state.pop(_confirm_key(gen_id), None)
 
 
-def _queue_again(studio: Studio, row: Mapping[str, Any], owner: str) -> None:
-    """Re-run, and say where to follow it (or why it could not be queued)."""
+def _queue_again(studio: Studio, row: Mapping[str, Any], owner: str, *,
+                 cost_confirmed: bool = False) -> None:
+    """Re-run, and say where to follow it (or why it could not be queued).
+    `cost_confirmed`: a person agreed to pay again for a possibly billed one."""
     try:
-        job = rerun(studio, row, owner)
+        job = studio.queue.rerun(row["id"], owner=owner, possibly_billed_again=cost_confirmed)
     except (KlingError, OSError) as exc:
         st.error(f"Cannot re-run this generation: {literal(exc)}", icon=":material/error:")
         return
@@ -355,7 +343,7 @@ def _confirm_rerun(studio: Studio, row: Mapping[str, Any], owner: str) -> None:
                   args=(gen_id,))
     if confirmed:
         _forget_rerun(gen_id)
-        _queue_again(studio, row, owner)
+        _queue_again(studio, row, owner, cost_confirmed=True)
 
 
 def _actions(studio: Studio, row: Mapping[str, Any], owner: str,
