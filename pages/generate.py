@@ -7,16 +7,16 @@ from kling.ui.jobs_panel import render_jobs
 from kling.ui.sidebar import start_page
 from kling.ui.state import take_handoff
 
-services, me = start_page(owner_in_url=True)
+studio, owner = start_page(owner_in_url=True)
 apply_handoff(take_handoff())
 
 st.title("Generate")
 st.caption("Kling 2.1 Master · text to video · 1080p from Firemoon")
 single, batch = st.tabs(["Single prompt", "Batch from CSV"])
 with single:
-    render_form(services, me)
+    render_form(studio, owner)
 with batch:
-    render_batch(services, me)
+    render_batch(studio, owner)
 
 st.subheader("Your generations")
-render_jobs(services, me)
+render_jobs(studio, owner)

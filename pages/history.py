@@ -11,18 +11,18 @@ from kling.ui.history_view import (
 )
 from kling.ui.sidebar import start_page
 
-services, me = start_page()
+studio, owner = start_page()
 
 st.title("History")
 st.caption("Every video made in the studio or from the command line: find a clip, compare "
            "takes, mark the good ones, re-run a winner with the same seed.")
-everything = services.history.load()
+everything = studio.history.load()
 if everything.empty:
-    render_empty_log(me)
+    render_empty_log(owner)
     st.stop()
 
-query = render_filters(services, everything)
-rows = matching_rows(services, query)
+query = render_filters(studio, everything)
+rows = matching_rows(studio, query)
 count, export = st.columns([5, 1], vertical_alignment="center")
 with count:
     render_summary(rows, everything, query)
@@ -32,12 +32,12 @@ with export.container(horizontal=True, horizontal_alignment="right"):
 gallery, table, analysis = view_tabs()
 if gallery.open:
     with gallery:
-        render_gallery(services, rows)
+        render_gallery(studio, rows)
 if table.open:
     with table:
-        render_table(services, rows)
+        render_table(studio, rows)
 if analysis.open:
     with analysis:
-        render_analysis(services, stats_for(services, query, rows))
+        render_analysis(studio, stats_for(studio, query, rows))
 
-open_requested_dialog(services, me)
+open_requested_dialog(studio, owner)

@@ -30,7 +30,7 @@ from kling.ui.history_format import (
     PENDING_NOTE, REVIEW_LABELS, badges, blank, differing_settings, facts, is_possibly_billed,
     money_md, possibly_billed_note, settings_line, short, table_height, text, when,
 )
-from kling.ui.state import GENERATE_PAGE, open_in_generate
+from kling.ui.state import GENERATE_PAGE, generate_link, open_in_generate
 from kling.ui.text import literal
 from kling.ui.video import download_video_button, play_video
 
@@ -319,7 +319,7 @@ def _queue_again(studio: Studio, row: Mapping[str, Any], owner: str, *,
                "*Your generations*; it appears here when it is ready.",
                icon=":material/check:")
     st.page_link(GENERATE_PAGE, label="Go to Generate", icon=":material/movie:",
-                 query_params={"s": owner})
+                 query_params=generate_link(owner))
 
 
 def rerun_cost(studio: Studio, row: Mapping[str, Any]) -> float:

@@ -32,7 +32,7 @@ from kling.ui.history_format import (
     POSSIBLY_BILLED_STATUS, REVIEW_LABELS, SORT_LABELS, STATUS_FILTER_LABELS, badges,
     settings_line, short, stars, status_text, table_height, when,
 )
-from kling.ui.state import GENERATE_PAGE
+from kling.ui.state import GENERATE_PAGE, generate_link
 from kling.ui.text import literal
 
 GALLERY_PAGE_SIZE = 12
@@ -152,7 +152,7 @@ def render_empty_log(owner: str) -> None:
                     "here: play it again, compare takes, mark the good ones, re-run a "
                     "winner with the same seed, and see what it all cost.")
         st.page_link(GENERATE_PAGE, label="Make your first video on Generate",
-                     icon=":material/movie:", query_params={"s": owner})
+                     icon=":material/movie:", query_params=generate_link(owner))
 
 
 def render_summary(rows: pd.DataFrame, everything: pd.DataFrame, query: HistoryQuery) -> None:

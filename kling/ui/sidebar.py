@@ -135,13 +135,13 @@ def render_sidebar(studio: Studio, owner: str) -> None:
 
 
 def start_page(*, owner_in_url: bool = False) -> tuple[Studio, str]:
-    """What every page does first: the services, this person's token, the sidebar.
+    """What every page does first: the studio, this person's token, the sidebar.
 
     Each page calls this itself (rather than `app.py`) so that a page run on its own,
     as `AppTest.switch_page` does, still shows the mode and the counters.
     """
     leave_legacy_pages_mode()
-    services, me = studio(), owner(in_url=owner_in_url)
-    render_sidebar(services, me)
-    return services, me
+    services, person = studio(), owner(in_url=owner_in_url)
+    render_sidebar(services, person)
+    return services, person
 

@@ -66,9 +66,9 @@ def leave_legacy_pages_mode() -> None:
 
 @st.cache_resource(show_spinner="Starting the studio…")
 def _open(settings: Settings) -> Studio:
-    services = open_studio(settings)
+    opened = open_studio(settings)
     _freeze_startup_objects()
-    return services
+    return opened
 
 
 def _freeze_startup_objects() -> None:
@@ -138,6 +138,11 @@ def owner(*, in_url: bool = False) -> str:
     return token
 
 
+def generate_link(owner: str) -> dict[str, str]:
+    """The query parameters of a link to Generate that opens this person's jobs."""
+    return {_OWNER_PARAM: owner}
+
+
 def open_in_generate(
     prompt: str,
     *,
@@ -155,7 +160,7 @@ def open_in_generate(
         "prompt": prompt, "duration": str(duration), "aspect_ratio": aspect_ratio,
         "seed": seed, "template": template,
     }
-    st.switch_page(GENERATE_PAGE, query_params={_OWNER_PARAM: owner()})
+    st.switch_page(GENERATE_PAGE, query_params=generate_link(owner()))
 
 
 def take_handoff() -> dict[str, Any] | None:

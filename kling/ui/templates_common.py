@@ -14,7 +14,7 @@ from datetime import datetime
 import streamlit as st
 
 from kling.templates import DAMAGED_PREFIX, LibraryDamage, TemplateError, TemplateLibrary
-from kling.ui.state import GENERATE_PAGE
+from kling.ui.state import GENERATE_PAGE, generate_link
 from kling.ui.text import literal
 
 SELECTED = "tpl_selected"
@@ -151,4 +151,4 @@ def show_notice(place: str, owner: str = "") -> None:
     show(literal(notice["text"]), icon=notice["icon"])
     if notice["link"]:
         st.page_link(GENERATE_PAGE, label="See them on the Generate page",
-                     icon=":material/movie:", query_params={"s": owner})
+                     icon=":material/movie:", query_params=generate_link(owner))
