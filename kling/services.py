@@ -17,7 +17,7 @@ from .history import HistoryLog
 from .jobs import JobQueue
 from .settings import Settings
 from .simulator import SimulatorConfig, shared_simulator
-from .templates import TemplateLibrary
+from .templates.library import TemplateLibrary
 
 log = logging.getLogger("kling.services")
 
