@@ -24,7 +24,7 @@ from .models import estimate_cost
 from .settings import Settings
 from .simulator import SimulatorConfig, shared_simulator
 from .stores import HistoryStore, JobRunner, TemplateStore, VideoStore
-from .templates import TemplateLibrary
+from .templates.library import TemplateLibrary
 
 log = logging.getLogger("kling.services")
 

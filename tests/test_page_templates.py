@@ -12,12 +12,9 @@ import time
 from streamlit.testing.v1 import AppTest
 
 from kling.history import HistoryLog
-from kling.templates import (
-    BUILTIN_TEMPLATES,
-    IMPORT_LIMITS_TEXT,
-    MAX_IMPORT_BYTES,
-    TemplateLibrary,
-)
+from kling.templates.builtin import BUILTIN_TEMPLATES
+from kling.templates.library import TemplateLibrary
+from kling.templates.transfer import IMPORT_LIMITS_TEXT, MAX_IMPORT_BYTES
 from tests.conftest import ROOT
 from tests.page_text import plain
 

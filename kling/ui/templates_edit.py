@@ -14,18 +14,17 @@ import streamlit as st
 
 from kling.coach import ASPECT_RATIO_USES, DURATION_USES, review_prompt
 from kling.models import ASPECT_RATIOS, DURATIONS
-from kling.templates import (
+from kling.templates.errors import TemplateError
+from kling.templates.library import TemplateLibrary
+from kling.templates.model import (
     CATEGORIES,
     DEFAULT_CATEGORY,
-    MAX_DESCRIPTION_CHARS,
-    MAX_NAME_CHARS,
     FieldChange,
     Template,
-    TemplateError,
-    TemplateLibrary,
     TemplateVariable,
     sync_variables,
 )
+from kling.templates.validation import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS
 from kling.ui.templates_common import label_of, local_time, notify, select
 from kling.ui.text import literal
 

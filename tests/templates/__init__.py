@@ -1,0 +1,1 @@
+"""Tests of `kling.templates`, one module per module of the package."""
