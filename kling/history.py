@@ -108,16 +108,13 @@ import logging
 import math
 import os
 import re
-import socket
 import stat
-import tempfile
 import threading
 import time
 import uuid
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
@@ -125,7 +122,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import filelock
 import numpy as np
 import pandas as pd
 
@@ -133,6 +129,10 @@ from .billing import POSSIBLY_BILLED, UNKNOWN_OUTCOME, estimate_cost, possibly_b
 from .errors import KlingError
 from .timing import Expectation, measured_expectations
 from .models import ASPECT_RATIOS, DURATIONS, MODEL_NAME, GenerationRequest, GenerationResult
+from .storage.atomic import fsync_dir, replacing
+from .storage.locks import LockPair, LockTimeout
+from .storage.process import owner_alive, process_owner
+from .storage.signature import signature
 
 log = logging.getLogger("kling.history")
 
@@ -192,68 +192,6 @@ def check_id(gen_id: object) -> str:
     if not isinstance(gen_id, str) or not ID_PATTERN.fullmatch(gen_id):
         raise ValueError(f"not a generation id: {str(gen_id)[:40]!r}")
     return gen_id
-
-
-_HAS_PROC = os.path.exists("/proc/self/stat")
-_identity: tuple[int, str] | None = None
-
-
-@lru_cache(maxsize=1)
-def _hostname() -> str:
-    return socket.gethostname() or "localhost"
-
-
-@lru_cache(maxsize=1)
-def _boot_id() -> str:
-    # Part of the start token: after a reboot pids and start ticks repeat.
-    try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
-            return handle.read().strip()[:8]
-    except OSError:
-        return "0"
-
-
-def _start_token(pid: int) -> str | None:
-    """`<boot id>-<start ticks>` of a live process on this machine; None if gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            line = handle.read()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses; fields after it do not.
-    rest = line[line.rfind(b")") + 2:].split()
-    if len(rest) < 20 or rest[0] in (b"Z", b"X"):
-        return None
-    return f"{_boot_id()}-{int(rest[19])}"
-
-
-def process_owner() -> str:
-    """Who is writing: `host:pid:token`, enough to tell later whether that process died."""
-    global _identity
-    pid = os.getpid()
-    if _identity is None or _identity[0] != pid:  # recomputed in a forked child
-        token = _start_token(pid) if _HAS_PROC else None
-        _identity = (pid, f"{_hostname()}:{pid}:{token or 't%d' % time.time()}")
-    return _identity[1]
-
-
-def owner_alive(owner: str) -> bool | None:
-    """True/False when `owner` is a process on this host that is alive/gone; None if unknown."""
-    parts = owner.rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != _hostname() or not parts[1].isdigit():
-        return None
-    if owner == process_owner():
-        return True
-    pid = int(parts[1])
-    if _HAS_PROC:
-        return _start_token(pid) == parts[2]
-    try:  # without /proc only existence can be checked
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def local_timezone() -> tzinfo:
@@ -521,72 +459,6 @@ def _problem(chunk: list[str], width: int, exc: Exception) -> str:
 
 # -- one append-only CSV file -------------------------------------------------------------
 
-class _LockPair:
-    """A thread lock and a file lock taken together (threads, then processes)."""
-
-    def __init__(self, path: Path) -> None:
-        self._thread = threading.Lock()
-        self._file = filelock.FileLock(str(path), timeout=LOCK_TIMEOUT_S)
-
-    @contextmanager
-    def hold(self) -> Iterator[None]:
-        if not self._thread.acquire(timeout=LOCK_TIMEOUT_S):
-            raise HistoryError("Another part of the studio kept the history busy for too long.")
-        try:
-            try:
-                self._file.acquire()
-            except filelock.Timeout:
-                raise HistoryError(
-                    "Another studio or command kept the history locked for too long."
-                ) from None
-            try:
-                yield
-            finally:
-                self._file.release()
-        finally:
-            self._thread.release()
-
-    @contextmanager
-    def try_hold(self) -> Iterator[bool]:
-        """Take both locks only if free right now; yields whether they were taken."""
-        if not self._thread.acquire(blocking=False):
-            yield False
-            return
-        try:
-            try:
-                self._file.acquire(timeout=0)
-            except filelock.Timeout:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                self._file.release()
-        finally:
-            self._thread.release()
-
-
-def _signature(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 #: How many bytes before a remembered record boundary are kept to re-check it.
 _BOUNDARY_CHECK = 4096
 
@@ -594,7 +466,7 @@ _BOUNDARY_CHECK = 4096
 class _LogFile:
     """One append-only RFC 4180 CSV file (see the module docstring)."""
 
-    def __init__(self, path: Path, columns: Sequence[str], lock: _LockPair) -> None:
+    def __init__(self, path: Path, columns: Sequence[str], lock: LockPair) -> None:
         self.path = path
         self.columns = tuple(columns)
         self.torn_path = path.with_name(path.stem + ".torn" + path.suffix)
@@ -645,12 +517,17 @@ class _LogFile:
                     if fd >= 0:
                         os.close(fd)
                 if header is None:
-                    _fsync_dir(self.path.parent)
+                    fsync_dir(self.path.parent)
         except (OSError, csv.Error) as exc:
             reason = getattr(exc, "strerror", None) or exc
             raise HistoryError(
                 f"The generation history could not be written ({reason})."
             ) from exc
+        except LockTimeout as busy:
+            raise HistoryError(
+                "Another studio or command kept the history locked for too long."
+                if busy.by_process else
+                "Another part of the studio kept the history busy for too long.") from None
 
     def read_complete(self) -> bytes | None:
         """The file's complete lines (None if there is no file).
@@ -857,48 +734,39 @@ class _LogFile:
         terminated = bool(body) and body[-1] == ""
         if terminated:
             body.pop()
-        fd, temp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".migrating",
-                                    dir=self.path.parent)
-        try:
-            os.chmod(temp, stat.S_IMODE(os.stat(self.path).st_mode))  # mkstemp makes 0600
-            with open(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as out:
-                out.write(_header_cells(new_columns) + _LINE_END)
+        with replacing(self.path, prefix=self.path.name + ".", suffix=".migrating",
+                       mode=stat.S_IMODE(os.stat(self.path).st_mode), encoding="utf-8",
+                       errors="surrogateescape", newline="") as out:
+            out.write(_header_cells(new_columns) + _LINE_END)
 
-                def write(cells: list[str]) -> None:
-                    out.write(",".join([_quote(cell) for cell in cells]
-                                       + [""] * (fill - len(cells))) + _LINE_END)
+            def write(cells: list[str]) -> None:
+                out.write(",".join([_quote(cell) for cell in cells]
+                                   + [""] * (fill - len(cells))) + _LINE_END)
 
-                if marked:
-                    patterns = _record_start(columns)
-                    for kind, cells, start, end, _ in _scan_records(
-                            body, patterns[1] if patterns else None, width, terminated):
-                        if kind == "row":
-                            write(cells)
-                        else:  # damaged: copied as it is
-                            out.write("".join(line + "\n" for line in body[start:end]))
-                else:
-                    # The escaped format: one record per physical line, each read alone.
-                    # A damaged line (an unmatched quote, too many cells) is copied
-                    # verbatim, never merged with the lines after it and never dropped.
-                    # Blank lines hold nothing.
-                    for line in body:
-                        if not line.strip(" \t\r"):
-                            continue
-                        try:
-                            record = _parse_line(line)
-                        except csv.Error:
-                            record = None
-                        if record is None or len(record) > width:
-                            out.write(line + "\n")
-                            continue
-                        write([_unescape(cell) for cell in record])
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-        _fsync_dir(self.path.parent)
+            if marked:
+                patterns = _record_start(columns)
+                for kind, cells, start, end, _ in _scan_records(
+                        body, patterns[1] if patterns else None, width, terminated):
+                    if kind == "row":
+                        write(cells)
+                    else:  # damaged: copied as it is
+                        out.write("".join(line + "\n" for line in body[start:end]))
+            else:
+                # The escaped format: one record per physical line, each read alone.
+                # A damaged line (an unmatched quote, too many cells) is copied
+                # verbatim, never merged with the lines after it and never dropped.
+                # Blank lines hold nothing.
+                for line in body:
+                    if not line.strip(" \t\r"):
+                        continue
+                    try:
+                        record = _parse_line(line)
+                    except csv.Error:
+                        record = None
+                    if record is None or len(record) > width:
+                        out.write(line + "\n")
+                        continue
+                    write([_unescape(cell) for cell in record])
         changes = ([] if marked else ["escaped text decoded"]) + (
             ["added columns " + ", ".join(new_columns[width:])] if fill > width else [])
         log.info("%s migrated to this version's format: %s", self.path, "; ".join(changes))
@@ -1616,7 +1484,7 @@ class HistoryLog:
         self.path = self.data_dir / "history.csv"
         self.annotations_path = self.data_dir / "annotations.csv"
         self.price_per_second = float(price_per_second)
-        lock = _LockPair(self.data_dir / "history.lock")
+        lock = LockPair(self.data_dir / "history.lock", LOCK_TIMEOUT_S)
         self._history = _LogFile(self.path, HISTORY_COLUMNS, lock)
         self._annotations = _LogFile(self.annotations_path, ANNOTATION_COLUMNS, lock)
         self.torn_path = self._history.torn_path
@@ -1758,7 +1626,7 @@ class HistoryLog:
     def _load(self) -> pd.DataFrame:
         with self._cache_lock:
             cache = self._cache
-            history_sig = _signature(self.path)
+            history_sig = signature(self.path)
             if cache.base is None or history_sig != cache.history_sig:
                 data = self._history.read_complete()
                 report: dict[str, bool] = {}
@@ -1773,7 +1641,7 @@ class HistoryLog:
                     self._history.repair_if_idle()  # set a torn last row aside
                 cache.base = _prepare(raw, self.path, self.price_per_second)
                 cache.history_sig = history_sig
-            annotations_sig = _signature(self.annotations_path)
+            annotations_sig = signature(self.annotations_path)
             if cache.annotations is None or annotations_sig != cache.annotations_sig:
                 report = {}
                 cache.annotations = _annotation_table(self._annotations.read_complete(),
