@@ -125,7 +125,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from .billing import POSSIBLY_BILLED, UNKNOWN_OUTCOME, estimate_cost, possibly_billed, possibly_billed_rows
+from .billing import UNKNOWN_OUTCOME, estimate_cost, possibly_billed, possibly_billed_rows
 from .errors import KlingError
 from .timing import Expectation, measured_expectations
 from .models import ASPECT_RATIOS, DURATIONS, MODEL_NAME, GenerationRequest, GenerationResult
@@ -1760,7 +1760,7 @@ def _plain_row(row: pd.Series) -> dict[str, Any]:
     return result
 
 
-# -- exports and text for the terminal ----------------------------------------------------
+# -- exports ---------------------------------------------------------------------------------
 
 #: First characters that make a spreadsheet treat a cell as a formula (or hide one).
 _FORMULA_STARTS = frozenset("=+-@\t\r")
@@ -1843,63 +1843,3 @@ def export_json(frame: pd.DataFrame) -> bytes:
 
 #: A JSON `\u0000` escape (after an even run of backslashes, so not an escaped `\`).
 _JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
-
-
-def _one_line(text: Any, width: int) -> str:
-    text = " ".join(str(text or "").split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def format_table(frame: pd.DataFrame, *, prompt_width: int = 60) -> str:
-    """The rows as a plain-text table for the terminal (`history list`)."""
-    if frame.empty:
-        return "No generations."
-    header = ("id", "created", "status", "dur", "ratio", "seed", "infer", "prompt")
-    lines = []
-    for row in frame.itertuples(index=False):
-        created = row.created_at.strftime("%Y-%m-%d %H:%M") if pd.notna(row.created_at) \
-            else ""
-        seed = "" if pd.isna(row.seed) else str(row.seed)
-        infer = "" if pd.isna(row.inference_s) else f"{row.inference_s:.1f}s"
-        lines.append((row.id, created, row.status, f"{row.duration}s", row.aspect_ratio,
-                      seed, infer, _one_line(row.prompt, prompt_width)))
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
-    render = ["  ".join(v.ljust(w) for v, w in zip(cells, widths)).rstrip()
-              for cells in [header, *lines]]
-    return "\n".join(render)
-
-
-def format_stats(stats: HistoryStats) -> str:
-    """The statistics as plain text for the terminal (`history stats`)."""
-
-    def seconds(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f} s"
-
-    rate = "-" if stats.success_rate is None else f"{stats.success_rate:.0%}"
-    lines = [
-        f"Generations:        {stats.total:,} ({stats.succeeded:,} succeeded, "
-        f"{stats.failed:,} failed)",
-        f"Success rate:       {rate}",
-        f"Inference p50/p95:  {seconds(stats.inference_p50)} / "
-        f"{seconds(stats.inference_p95)}",
-        f"Seconds generated:  {stats.seconds_generated:,.0f}",
-        f"Estimated spend:    ${stats.spend_total:,.2f} in all, "
-        f"${stats.spend_today:,.2f} today, ${stats.spend_this_month:,.2f} this month",
-    ]
-    if stats.possibly_billed:
-        lines.append(f"Possibly billed:    ${stats.possibly_billed_usd:,.2f} for "
-                     f"{stats.possibly_billed:,} generation(s) sent without an answer "
-                     "(not in the spend above; check your Firemoon account)")
-    if not stats.per_month.empty:
-        lines.append("By month:")
-        for row in stats.per_month.itertuples(index=False):
-            unsure = (f"  (+ ${row.possibly_billed:,.2f} {POSSIBLY_BILLED})"
-                      if row.possibly_billed else "")
-            lines.append(f"  {row.month}  {row.generations:>6,} generations  "
-                         f"{row.seconds:>8,.0f} s  ${row.spend:,.2f}{unsure}")
-    if not stats.top_templates.empty:
-        lines.append("Most used templates:")
-        for row in stats.top_templates.itertuples(index=False):
-            rate = "-" if pd.isna(row.success_rate) else f"{row.success_rate:.0%}"
-            lines.append(f"  {row.template_id}  {row.uses:,} uses, {rate} succeeded")
-    return "\n".join(lines)

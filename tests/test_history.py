@@ -26,11 +26,10 @@ from kling.history import (
     _encode,
     export_csv,
     export_json,
-    format_stats,
-    format_table,
     process_owner,
     template_stats,
 )
+from kling.cli import format_stats, format_table
 from kling.models import GenerationRequest, GenerationResult
 
 ROOT = Path(__file__).resolve().parents[1]
