@@ -200,7 +200,9 @@ def cmd_simulator(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from .history import HistoryLog, HistoryQuery, export_csv, export_json
+    from .history.export import export_csv, export_json
+    from .history.query import HistoryQuery
+    from .history.store import HistoryLog
 
     try:
         settings = Settings.load()

@@ -23,12 +23,12 @@ from kling.history import (
     HistoryError,
     HistoryLog,
     HistoryQuery,
-    _encode,
     export_csv,
     export_json,
-    process_owner,
     template_stats,
 )
+from kling.history.csvformat import encode
+from kling.storage.process import process_owner
 from kling.cli import format_stats, format_table
 from kling.models import GenerationRequest, GenerationResult
 
@@ -65,7 +65,7 @@ def lines(path: Path) -> list[str]:
 
 def write_log(path: Path, rows: list[dict], columns=HISTORY_COLUMNS) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(_encode(columns, rows, header=True))
+    path.write_bytes(encode(columns, rows, header=True))
 
 
 # -- recording ------------------------------------------------------------------------------
@@ -683,7 +683,7 @@ def test_migrating_an_earlier_log_keeps_a_damaged_line_as_it_is(log, caplog):
     write_log(log.path, rows[:1], columns=OLD_COLUMNS)
     broken = 'old9,2024-12-09T09:00:00+00:00,succeeded,"never closed,5'
     with open(log.path, "ab") as handle:
-        handle.write(broken.encode() + b"\n" + _encode(OLD_COLUMNS, rows[1:]))
+        handle.write(broken.encode() + b"\n" + encode(OLD_COLUMNS, rows[1:]))
     gen_id = log.record_pending(request())  # migrates to this version's columns
     assert set(HISTORY_COLUMNS) <= set(lines(log.path)[0].split(","))
     assert broken in lines(log.path)  # copied verbatim, not merged with the next line
@@ -719,15 +719,15 @@ def test_load_is_cached_until_a_file_changes(log, monkeypatch):
     log.record_pending(request("one"))
     first = log.load()
     parses = []
-    import kling.history as history
+    import kling.history.frame as frame_module
 
-    real = history._read_csv
+    real = frame_module.read_csv
     def counting(data, path, *args, **kwargs):
         if path == log.path:
             parses.append(1)
         return real(data, path, *args, **kwargs)
 
-    monkeypatch.setattr(history, "_read_csv", counting)
+    monkeypatch.setattr(frame_module, "read_csv", counting)
     again = log.load()
     assert parses == [] and again.equals(first)
 

@@ -307,14 +307,14 @@ def test_an_escaped_log_migrates_once_and_losslessly(log, caplog):
 # -- appends stay O(1) ----------------------------------------------------------------------
 
 def test_an_append_reads_only_what_other_writers_appended(log, monkeypatch):
-    import kling.history as history
+    import kling.history.logfile as logfile
 
     for i in range(40):
         log.record_pending(request(f"row {i}, \"quoted\"\nline two"))
     other = HistoryLog(log.data_dir)
     other.load()  # a load that found nothing cut short tells where the records end
     reads: list[int] = []
-    real_pread_all = history._pread_all
+    real_pread_all = logfile._pread_all
 
     def spy(fd: int, start: int, end: int) -> bytes:
         reads.append(end - start)
@@ -323,8 +323,8 @@ def test_an_append_reads_only_what_other_writers_appended(log, monkeypatch):
     def no_scan(*args, **kwargs):
         raise AssertionError("an append scanned the log")
 
-    monkeypatch.setattr(history, "_pread_all", spy)
-    monkeypatch.setattr(history, "_last_record_start", no_scan)
+    monkeypatch.setattr(logfile, "_pread_all", spy)
+    monkeypatch.setattr(logfile, "last_record_start", no_scan)
     size = log.path.stat().st_size
     other.record_pending(request("from the other writer\nline two"))
     appended = log.path.stat().st_size - size
@@ -336,18 +336,18 @@ def test_an_append_reads_only_what_other_writers_appended(log, monkeypatch):
 
 
 def test_a_writer_that_knows_nothing_reads_the_log_once(log, monkeypatch):
-    import kling.history as history
+    import kling.history.logfile as logfile
 
     for i in range(5):
         log.record_pending(request(f"row {i}\nline two"))
     scans: list[int] = []
-    real = history._last_record_start
+    real = logfile.last_record_start
 
     def counting(*args, **kwargs):
         scans.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(history, "_last_record_start", counting)
+    monkeypatch.setattr(logfile, "last_record_start", counting)
     fresh = HistoryLog(log.data_dir)
     for i in range(3):
         fresh.record_pending(request(f"new {i}"))

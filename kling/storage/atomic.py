@@ -42,8 +42,8 @@ def replacing(path: Path, *, prefix: str | None = None, suffix: str = ".tmp",
     `mode` is given. With `encoding` the stream is text, else binary.
     """
     directory = path.parent
-    name = f"{prefix if prefix is not None else f'.{path.name}.'}{uuid.uuid4().hex[:8]}{suffix}"
-    temporary = directory / name
+    start = f".{path.name}." if prefix is None else prefix
+    temporary = directory / f"{start}{uuid.uuid4().hex[:8]}{suffix}"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
         if mode is not None:

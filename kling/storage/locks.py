@@ -23,7 +23,7 @@ class LockTimeout(Exception):
     """
 
     def __init__(self, by_process: bool) -> None:
-        super().__init__("held by another process" if by_process else "held by another thread")
+        super().__init__(f"held by another {'process' if by_process else 'thread'}")
         self.by_process = by_process
 
 
