@@ -1,5 +1,5 @@
 """The history log: recording, last-row-wins, interrupted rows, annotations, queries,
-statistics, URL parameters, older logs, torn rows and the load cache."""
+statistics, older logs, torn rows and the load cache."""
 
 from __future__ import annotations
 
@@ -337,30 +337,6 @@ def test_query_accepts_lists_and_rejects_unknown_sorts():
     assert HistoryQuery(statuses=["failed"]).statuses == ("failed",)
     with pytest.raises(ValueError):
         HistoryQuery(sort="random")
-
-
-def test_query_params_round_trip():
-    query = HistoryQuery(text="waves, & more", statuses=("failed", "pending"),
-                         aspect_ratios=("9:16",), durations=("10",),
-                         date_from=date(2025, 1, 2), date_to=date(2025, 3, 1),
-                         template_ids=("tpl-a",), favourites_only=True, min_rating=4,
-                         review_statuses=("approved",), include_hidden=True,
-                         sort="inference_slow")
-    params = query.to_params()
-    assert all(isinstance(v, str) for v in params.values())
-    assert HistoryQuery.from_params(params) == query
-    assert HistoryQuery().to_params() == {}
-    assert HistoryQuery.from_params({}) == HistoryQuery()
-
-
-def test_query_params_tolerate_nonsense():
-    query = HistoryQuery.from_params({
-        "status": "failed,bogus", "ratio": "4:3", "duration": "5s,7", "from": "yesterday",
-        "to": "2025-13-01", "min_rating": "9", "review": "meh,approved", "sort": "chaos",
-        "fav": "maybe", "unrelated": "x", "q": ["a", "b"],
-    })
-    assert query == HistoryQuery(text="a,b", statuses=("failed",), durations=("5",),
-                                 review_statuses=("approved",))
 
 
 # -- statistics -----------------------------------------------------------------------------

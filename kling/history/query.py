@@ -7,16 +7,13 @@ substring test over prompts, notes, tags and ids, never a regular expression.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from ..models import ASPECT_RATIOS, DURATIONS
-from .schema import REVIEW_STATUSES, STATUSES
 
 SORTS = ("newest", "oldest", "inference_fast", "inference_slow", "rating")
 
@@ -29,20 +26,9 @@ def _as_tuple(values: Any) -> tuple[str, ...]:
     return tuple(str(v).strip() for v in values if str(v).strip())
 
 
-def _parse_date(value: Any) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        return None
-
-
 @dataclass(frozen=True)
 class HistoryQuery:
-    """What the History page (or the CLI) wants to see. Empty filters match everything.
+    """Which generations to show, and in which order. Empty filters match everything.
 
     `date_from`/`date_to` are inclusive days in the studio's time zone. `text` matches
     prompts, notes, tags and ids, ignoring case.
@@ -68,61 +54,6 @@ class HistoryQuery:
             object.__setattr__(self, name, _as_tuple(getattr(self, name)))
         if self.sort not in SORTS:
             raise ValueError(f"sort must be one of {', '.join(SORTS)}")
-
-    _PARAMS = {"text": "q", "statuses": "status", "aspect_ratios": "ratio",
-               "durations": "duration", "date_from": "from", "date_to": "to",
-               "template_ids": "template", "favourites_only": "fav",
-               "min_rating": "min_rating", "review_statuses": "review",
-               "include_hidden": "hidden", "sort": "sort"}
-
-    def to_params(self) -> dict[str, str]:
-        """URL query parameters for this view (only what differs from the default)."""
-        params: dict[str, str] = {}
-        for name, key in self._PARAMS.items():
-            value = getattr(self, name)
-            if value in ((), None, False, "") or (name == "sort" and value == "newest"):
-                continue
-            if isinstance(value, tuple):
-                params[key] = ",".join(value)
-            elif isinstance(value, bool):
-                params[key] = "1"
-            elif isinstance(value, date):
-                params[key] = value.isoformat()
-            else:
-                params[key] = str(value)
-        return params
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> "HistoryQuery":
-        """The view described by URL parameters; values that make no sense are ignored."""
-
-        def get(key: str) -> str:
-            value = params.get(key, "")
-            if isinstance(value, (list, tuple)):
-                value = ",".join(str(v) for v in value)
-            return str(value).strip()
-
-        def pick(key: str, allowed: Sequence[str]) -> tuple[str, ...]:
-            return tuple(v for v in _as_tuple(get(key)) if v in allowed)
-
-        rating = get("min_rating")
-        min_rating = int(rating) if rating.isdigit() and 1 <= int(rating) <= 5 else None
-        durations = tuple(v.rstrip("s") for v in _as_tuple(get("duration")))
-        sort = get("sort")
-        return cls(
-            text=get("q"),
-            statuses=pick("status", STATUSES),
-            aspect_ratios=pick("ratio", ASPECT_RATIOS),
-            durations=tuple(d for d in durations if d in DURATIONS),
-            date_from=_parse_date(get("from")),
-            date_to=_parse_date(get("to")),
-            template_ids=_as_tuple(get("template")),
-            favourites_only=get("fav").lower() in ("1", "true", "yes"),
-            min_rating=min_rating,
-            review_statuses=pick("review", REVIEW_STATUSES),
-            include_hidden=get("hidden").lower() in ("1", "true", "yes"),
-            sort=sort if sort in SORTS else "newest",
-        )
 
 
 def _day_start(day: date, tz: Any) -> pd.Timestamp:
