@@ -56,6 +56,7 @@ def _host(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every command and flag of `python -m kling`."""
     parser = _Parser(prog="python -m kling", description="Kling Studio from the terminal.")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv`, check the flags, run the command; its exit status."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -118,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         fail("interrupted; generations still in flight are logged as interrupted",
-              EXIT_FAILED)
+             EXIT_FAILED)
         sys.stdout.flush()
         sys.stderr.flush()
         # Worker threads may wait on the network for minutes and would be joined at

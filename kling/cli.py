@@ -69,7 +69,7 @@ def fail(message: str, code: int) -> int:
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings.load()
     if getattr(args, "base_url", None):
-        settings = replace(settings, base_url=args.base_url)  # checked by main()
+        settings = replace(settings, base_url=args.base_url)  # checked by __main__.main
     return settings
 
 

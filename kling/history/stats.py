@@ -21,7 +21,7 @@ from .frame import local_timezone, maybe_billed
 
 @dataclass
 class HistoryStats:
-    """Figures for the History page's analysis, the sidebar and `history stats`.
+    """Figures of a set of generations, as the studio and `history stats` show them.
 
     `success_rate` is succeeded / (succeeded + failed); pending and interrupted
     generations have no outcome yet. Spend (`spend_*`, `per_day`/`per_month["spend"]`)
