@@ -22,7 +22,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from bench.common import Figure, best_of, table
-from kling.history import HISTORY_COLUMNS, HistoryLog, _encode, process_owner
+from kling.history import HISTORY_COLUMNS, HistoryLog
+from kling.history.csvformat import encode as _encode
+from kling.storage.process import process_owner
 from kling.models import GenerationRequest
 
 SCENES = ("waves crashing on a rocky shore", "a red fox running through fresh snow",

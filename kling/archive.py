@@ -3,9 +3,9 @@
 Firemoon returns a link on third-party blob storage whose lifetime is not documented, so
 the studio keeps its own copy and the History page plays from it. Downloads stream to a
 temporary name in the same folder and are renamed into place only when complete and
-within the size limit, so a half-written or oversized file never looks like a video.
-File names come only from our own generation ids (checked against
-`kling.history.ID_PATTERN`), never from URLs or server headers.
+within the size limit (`kling.storage.atomic`), so a half-written or oversized file never
+looks like a video. File names come only from our own generation ids (checked against
+`kling.history.schema.ID_PATTERN`), never from URLs or server headers.
 
 A failed download raises `ArchiveError`; the job queue records its message in the
 history and the generation still counts as succeeded. `retry_missing` tries again later.
@@ -16,19 +16,19 @@ from __future__ import annotations
 import logging
 import os
 import time
-import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlparse
 
 import pandas as pd
 import requests
 
 from .errors import KlingError
-from .history import check_id
+from .history.schema import check_id
+from .storage.atomic import replacing
 
 if TYPE_CHECKING:
-    from .history import HistoryLog
+    from .history.store import HistoryLog
 
 log = logging.getLogger("kling.archive")
 
@@ -103,19 +103,13 @@ class VideoArchive:
         target = self.path_for(gen_id)
         if urlparse(str(url)).scheme.lower() not in ("http", "https"):
             raise ArchiveError("The video link is not an http(s) address, so it was not saved.")
-        temp = self.directory / f".{gen_id}.{uuid.uuid4().hex[:8]}.part"
         try:
-            try:
-                self.directory.mkdir(parents=True, exist_ok=True)
-                with self._session.get(url, stream=True, timeout=self.timeout) as response:
-                    self._check_response(response)
-                    self._save(response, temp)
-                os.replace(temp, target)
-            finally:
-                try:
-                    temp.unlink(missing_ok=True)
-                except OSError:  # e.g. the folder is not a folder: there is no temp file
-                    pass
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with self._session.get(url, stream=True, timeout=self.timeout) as response:
+                self._check_response(response)
+                # `.<id>.<8 hex>.part` while it streams: `retry_missing` knows it by that.
+                with replacing(target, prefix=f".{gen_id}.", suffix=".part") as out:
+                    self._save(response, out)
         except requests.Timeout:
             raise ArchiveError("Downloading the video took too long, so it was not "
                                "saved.") from None
@@ -160,25 +154,22 @@ class VideoArchive:
         if length.isdigit() and int(length) > self.max_bytes:
             raise ArchiveError(self._too_large_message())
 
-    def _save(self, response: requests.Response, temp: Path) -> None:
+    def _save(self, response: requests.Response, out: BinaryIO) -> None:
         size, head = 0, b""
-        with open(temp, "xb") as out:
-            for chunk in response.iter_content(chunk_size=_CHUNK):
-                if len(head) < 8:  # chunks can be tiny; look at the first 8 bytes
-                    head += chunk[: 8 - len(head)]
-                    if len(head) == 8 and head[4:8] not in _MP4_FIRST_BOXES:
-                        raise ArchiveError(self._not_video_message())
-                size += len(chunk)
-                # Checked while streaming: Content-Length may be missing or wrong.
-                if size > self.max_bytes:
-                    raise ArchiveError(self._too_large_message())
-                out.write(chunk)
-            if size == 0:
-                raise ArchiveError("The video link returned an empty file, so it was not saved.")
-            if len(head) < 8:
-                raise ArchiveError(self._not_video_message())
-            out.flush()
-            os.fsync(out.fileno())
+        for chunk in response.iter_content(chunk_size=_CHUNK):
+            if len(head) < 8:  # chunks can be tiny; look at the first 8 bytes
+                head += chunk[: 8 - len(head)]
+                if len(head) == 8 and head[4:8] not in _MP4_FIRST_BOXES:
+                    raise ArchiveError(self._not_video_message())
+            size += len(chunk)
+            # Checked while streaming: Content-Length may be missing or wrong.
+            if size > self.max_bytes:
+                raise ArchiveError(self._too_large_message())
+            out.write(chunk)
+        if size == 0:
+            raise ArchiveError("The video link returned an empty file, so it was not saved.")
+        if len(head) < 8:
+            raise ArchiveError(self._not_video_message())
 
     @staticmethod
     def _not_video_message() -> str:

@@ -67,7 +67,7 @@ def test_spend_is_confirmed_only_and_possibly_billed_is_counted_apart(tmp_path):
 
 
 def test_the_terminal_statistics_show_possibly_billed_apart(tmp_path):
-    from kling.history import format_stats
+    from kling.cli import format_stats
 
     log = HistoryLog(tmp_path / "data", price_per_second=PRICE)
     unknown = log.record_pending(GenerationRequest.create("a desert", "10"))

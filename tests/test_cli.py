@@ -29,7 +29,7 @@ import pandas as pd
 import pytest
 
 from isolation import isolated_environ
-import kling.__main__ as cli
+import kling.cli as cli
 from kling.errors import KlingError
 from kling.history import HistoryLog
 from kling.models import GenerationRequest, GenerationResult

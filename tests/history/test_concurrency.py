@@ -18,7 +18,7 @@ import pandas as pd
 from kling.history import HistoryLog
 from kling.models import GenerationRequest, GenerationResult
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROCESSES, THREADS, APPENDS = 4, 4, 50
 
 WRITER = textwrap.dedent("""

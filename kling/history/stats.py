@@ -1,0 +1,149 @@
+"""Figures of a set of generations: counts, success rate, timings, spend, per day and month.
+
+Spend is confirmed spend only; possibly billed generations (`kling.billing`) are
+counted apart and never as zero (see `HistoryStats`). Days and months are in the
+studio's time zone (`kling.history.frame.local_timezone`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+
+from ..billing import possibly_billed_rows
+from ..timing import Expectation, measured_expectations
+from .frame import local_timezone, maybe_billed
+
+
+@dataclass
+class HistoryStats:
+    """Figures of a set of generations, as the studio and `history stats` show them.
+
+    `success_rate` is succeeded / (succeeded + failed); pending and interrupted
+    generations have no outcome yet. Spend (`spend_*`, `per_day`/`per_month["spend"]`)
+    is confirmed spend: succeeded generations at the recorded or estimated price.
+    Possibly billed generations (`kling.billing`) are counted apart, never as zero and
+    never in spend: `possibly_billed` of them, `possibly_billed_usd` estimated, and a
+    `possibly_billed` column per day and month. Days and months are in the studio's
+    time zone.
+    """
+
+    total: int
+    succeeded: int
+    failed: int
+    success_rate: float | None
+    inference_p50: float | None
+    inference_p95: float | None
+    seconds_generated: float
+    spend_total: float
+    spend_today: float
+    spend_this_month: float
+    possibly_billed: int
+    possibly_billed_usd: float
+    per_day: pd.DataFrame
+    per_month: pd.DataFrame
+    top_templates: pd.DataFrame
+    inference_times: pd.Series = field(repr=False)
+    #: Measured inference times per duration (`kling.timing`), where there are enough.
+    expected_times: dict[str, Expectation] = field(default_factory=dict)
+
+
+TEMPLATE_STATS_COLUMNS = ("template_id", "uses", "success_rate", "avg_rating", "last_used")
+
+
+def template_stats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per template id: uses, success rate, average rating, last used; most used first."""
+    used = frame[frame["template_id"].fillna("") != ""]
+    if used.empty:
+        return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in zip(
+            TEMPLATE_STATS_COLUMNS, ("str", "int64", "float64", "float64",
+                                     frame["created_at"].dtype))})
+    keys = used["template_id"]
+    succeeded = (used["status"] == "succeeded").groupby(keys).sum()
+    failed = (used["status"] == "failed").groupby(keys).sum()
+    finished = succeeded + failed
+    table = pd.DataFrame({
+        "uses": keys.groupby(keys).size(),
+        "success_rate": (succeeded / finished.where(finished > 0)).astype("float64"),
+        "avg_rating": used["rating"].astype("Float64").groupby(keys).mean()
+                                    .astype("float64"),
+        "last_used": used["created_at"].groupby(keys).max(),
+    })
+    table = table.rename_axis("template_id").reset_index()
+    return table.sort_values(["uses", "last_used"], ascending=False,
+                             kind="stable").reset_index(drop=True)
+
+
+def _seconds(duration: pd.Series) -> pd.Series:
+    """Durations ("5", "10", ...) as numbers, converting each distinct text once."""
+    lookup = {}
+    for value in pd.unique(duration):
+        try:
+            lookup[value] = float(value)
+        except (TypeError, ValueError):
+            lookup[value] = math.nan
+    return duration.map(lookup).astype("float64")
+
+
+def compute_stats(frame: pd.DataFrame, price_per_second: float = 0.28, *,
+                  today: date | None = None) -> HistoryStats:
+    """Statistics of the given rows (e.g. a query result)."""
+    status = frame["status"]
+    succeeded = (status == "succeeded").to_numpy(dtype=bool)
+    failed = (status == "failed").to_numpy(dtype=bool)
+    n_ok, n_failed = int(succeeded.sum()), int(failed.sum())
+    times = frame["inference_s"][succeeded].dropna().reset_index(drop=True)
+    seconds = _seconds(frame["duration"]).fillna(0.0).to_numpy()
+    cost = frame["cost_usd"].to_numpy(dtype=float)
+    # A blank cost (a log from before costs were recorded) is estimated only where the
+    # generation may have been billed; other failures cost nothing.
+    blank = np.isnan(cost)
+    if blank.any():
+        billed = maybe_billed(frame).to_numpy(dtype=bool)
+        cost = np.where(blank, np.where(billed, seconds * price_per_second, 0.0), cost)
+    unsure = possibly_billed_rows(frame).to_numpy(dtype=bool)
+    spend = np.where(succeeded, cost, 0.0)
+    # Never zero: a possibly billed generation costs its estimate unless more was logged.
+    unsure_cost = np.where(unsure, np.where(cost > 0, cost, seconds * price_per_second), 0.0)
+    ok_seconds = np.where(succeeded, seconds, 0.0)
+    created = frame["created_at"]
+    tz = created.dt.tz or local_timezone()
+    today = today or datetime.now(tz).date()
+    day = created.dt.tz_localize(None).dt.normalize()
+
+    per = pd.DataFrame({"date": day.to_numpy(), "generations": 1,
+                        "succeeded": succeeded.astype(int), "failed": failed.astype(int),
+                        "seconds": ok_seconds, "spend": spend,
+                        "possibly_billed": unsure_cost})
+    per_day = per.dropna(subset=["date"]).groupby("date", as_index=False).sum()
+    per_month = (per_day.assign(month=per_day["date"].dt.strftime("%Y-%m"))
+                 .groupby("month", as_index=False)[["spend", "possibly_billed", "seconds",
+                                                    "generations"]]
+                 .sum())
+    today_ts, month_ts = pd.Timestamp(today), pd.Timestamp(today.replace(day=1))
+    dates = per_day["date"]
+    return HistoryStats(
+        total=len(frame),
+        succeeded=n_ok,
+        failed=n_failed,
+        success_rate=n_ok / (n_ok + n_failed) if n_ok + n_failed else None,
+        inference_p50=float(times.quantile(0.5)) if len(times) else None,
+        inference_p95=float(times.quantile(0.95)) if len(times) else None,
+        seconds_generated=float(ok_seconds.sum()),
+        spend_total=round(float(spend.sum()), 2),
+        spend_today=round(float(per_day["spend"][dates == today_ts].sum()), 2),
+        spend_this_month=round(float(per_day["spend"][(dates >= month_ts)
+                                                      & (dates <= today_ts)].sum()), 2),
+        possibly_billed=int(unsure.sum()),
+        possibly_billed_usd=round(float(unsure_cost.sum()), 2),
+        per_day=per_day,
+        per_month=per_month,
+        top_templates=template_stats(frame).head(10),
+        inference_times=times,
+        expected_times=measured_expectations(frame["duration"][succeeded],
+                                             frame["inference_s"][succeeded]),
+    )

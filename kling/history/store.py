@@ -1,0 +1,245 @@
+"""`HistoryLog`: the generation history of one data directory, as the studio uses it.
+
+The studio's pages, the job queue and the command line all read and write through it.
+It writes `data/history.csv` (the log, `kling.history.logfile`) and `data/annotations.csv`
+(`kling.history.annotations`), and reads both as one frame (`kling.history.frame`) that
+queries, statistics and exports work on.
+
+* **Nothing lost.** `record_pending` is appended and fsync'd before the request is sent;
+  the outcome is appended after. Each pending row carries `owner` =
+  `host:pid:<boot id>-<process start ticks>` (`kling.storage.process`). On load, a
+  pending row whose owner process on this host is gone (or is another process that
+  reuses the pid) is shown as `interrupted`, prompt and seed intact; pending rows from
+  other hosts become interrupted after `PENDING_TIMEOUT_S`. This process's own in-flight
+  generations stay pending.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..billing import estimate_cost, possibly_billed
+from ..models import MODEL_NAME, GenerationRequest, GenerationResult
+from ..storage.locks import LockPair
+from ..storage.process import process_owner
+from .annotations import annotation_value, split_tags
+from .frame import FrameCache, local_timezone
+from .logfile import LOCK_TIMEOUT_S, LogFile
+from .query import HistoryQuery, apply_query
+from .schema import ANNOTATION_COLUMNS, ANNOTATION_FIELDS, HISTORY_COLUMNS, check_id, new_id
+from .stats import HistoryStats, compute_stats
+
+log = logging.getLogger("kling.history")
+
+#: Outcomes of this many recent generations are remembered so the outcome row can repeat
+#: the pending row without reading the log.
+_REMEMBERED_ROWS = 10_000
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class HistoryLog:
+    """The generation log of one data directory. Safe to share between threads."""
+
+    def __init__(self, data_dir: str | Path, *, price_per_second: float = 0.28) -> None:
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / "history.csv"
+        self.annotations_path = self.data_dir / "annotations.csv"
+        self.price_per_second = float(price_per_second)
+        lock = LockPair(self.data_dir / "history.lock", LOCK_TIMEOUT_S)
+        self._history = LogFile(self.path, HISTORY_COLUMNS, lock)
+        self._annotations = LogFile(self.annotations_path, ANNOTATION_COLUMNS, lock)
+        self.torn_path = self._history.torn_path
+        self._rows: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._rows_lock = threading.Lock()
+        self._frames = FrameCache(self._history, self._annotations, self.price_per_second)
+
+    # -- writing ------------------------------------------------------------------------
+    def record_pending(
+        self,
+        request: GenerationRequest,
+        *,
+        gen_id: str | None = None,
+        source: str = "studio",
+        template_id: str | None = None,
+        template_version: int | None = None,
+        template_vars: Mapping[str, Any] | None = None,
+        batch_id: str | None = None,
+    ) -> str:
+        """Log a generation about to be sent (durably, before sending); return its id."""
+        gen_id = check_id(gen_id) if gen_id is not None else new_id()
+        row = {
+            "id": gen_id, "created_at": _now_iso(), "status": "pending",
+            "prompt": request.prompt, "duration": request.duration,
+            "aspect_ratio": request.aspect_ratio, "seed": request.seed,
+            "model": MODEL_NAME, "template_id": template_id,
+            "template_version": template_version,
+            "template_vars": (json.dumps(dict(template_vars), ensure_ascii=False, default=str)
+                              if template_vars else None),
+            "batch_id": batch_id, "cost_usd": self._estimate(request.duration),
+            "source": source, "owner": process_owner(),
+        }
+        self._write(row)
+        return gen_id
+
+    def record_success(self, gen_id: str, result: GenerationResult, *, elapsed_s: float,
+                       video_path: str | None = None) -> None:
+        """Log that the video was made."""
+        row = self._state(gen_id)
+        video = result.videos[0]
+        row.update(
+            status="succeeded", finished_at=_now_iso(), seed=result.seed,
+            inference_s=result.inference_s, elapsed_s=round(float(elapsed_s), 3),
+            video_url=video.url, video_width=video.width, video_height=video.height,
+            video_duration=video.duration, video_path=video_path, error=None,
+            error_type=None, http_status=None,
+            cost_usd=self._estimate(row.get("duration")), owner=process_owner(),
+        )
+        self._write(row)
+
+    def record_failure(self, gen_id: str, error: BaseException, *, elapsed_s: float) -> None:
+        """Log that the generation failed, with the plain-language reason."""
+        row = self._state(gen_id)
+        error_type = getattr(error, "kind", None) or type(error).__name__
+        billed = possibly_billed("failed", error_type)
+        row.update(
+            status="failed", finished_at=_now_iso(), elapsed_s=round(float(elapsed_s), 3),
+            error=str(error) or type(error).__name__,
+            error_type=error_type,
+            http_status=getattr(error, "status", None),
+            cost_usd=self._estimate(row.get("duration")) if billed else 0.0,
+            owner=process_owner(),
+        )
+        self._write(row)
+
+    def record_video_path(self, gen_id: str, video_path: str | None, *,
+                          archive_error: str | None = None) -> None:
+        """Log where the video was archived, or why it could not be (retried later)."""
+        row = self._state(gen_id)
+        row.update(video_path=video_path, archive_error=archive_error,
+                   owner=process_owner())
+        self._write(row)
+
+    def annotate(self, gen_ids: str | Iterable[str], **fields: Any) -> None:
+        """Set annotations of one or several generations in one append.
+
+        Fields: `favourite`/`hidden` (bool), `rating` (1-5 or None), `review_status`
+        (one of `REVIEW_STATUSES`), `notes` (text), `tags` (list or comma text).
+        Every value is checked before anything is written (`ValueError`).
+        """
+        ids = [gen_ids] if isinstance(gen_ids, str) else list(gen_ids)
+        for gen_id in ids:
+            check_id(gen_id)
+        values = {name: annotation_value(name, value) for name, value in fields.items()}
+        if not ids or not values:
+            return
+        now = _now_iso()
+        self._annotations.append([
+            {"id": gen_id, "field": name, "value": value, "annotated_at": now}
+            for gen_id in ids for name, value in values.items()
+        ])
+
+    def _estimate(self, duration: Any) -> float | None:
+        return estimate_cost(duration, self.price_per_second)
+
+    def _write(self, row: dict[str, Any]) -> None:
+        self._history.append([row])
+        with self._rows_lock:
+            self._rows[row["id"]] = row
+            self._rows.move_to_end(row["id"])
+            while len(self._rows) > _REMEMBERED_ROWS:
+                self._rows.popitem(last=False)
+
+    def _state(self, gen_id: str) -> dict[str, Any]:
+        """The latest full row of a generation, to repeat in its next row."""
+        check_id(gen_id)
+        with self._rows_lock:
+            row = self._rows.get(gen_id)
+        if row is not None:
+            return dict(row)
+        # Started by another process (or long ago): read it from the log.
+        found = self.get(gen_id)
+        if found is None:
+            log.warning("history has no row for %s; logging its outcome alone", gen_id)
+            return {"id": gen_id, "created_at": _now_iso(), "model": MODEL_NAME}
+        row = {k: v for k, v in found.items() if k not in ANNOTATION_FIELDS}
+        if isinstance(row.get("template_vars"), dict):
+            row["template_vars"] = json.dumps(row["template_vars"], ensure_ascii=False)
+        return row
+
+    # -- reading ------------------------------------------------------------------------
+    def load(self) -> pd.DataFrame:
+        """One row per generation (its latest state), newest first, annotations merged.
+
+        Columns: `HISTORY_COLUMNS`, then `ANNOTATION_FIELDS`, then any columns the file
+        has that this code does not know. Text is `str` ("" when blank; `duration` is
+        text like the API's "5"), whole numbers are nullable `Int64`, `created_at` and
+        `finished_at` are zone-aware in the studio's time zone, `favourite`/`hidden` are
+        bool, `rating` is `Int64` (NA when unrated) and `tags` is comma text ("a, b").
+        Pending rows whose writer died read as `interrupted`.
+
+        Served from a cache while neither file changed (one `stat` per file); the frame
+        is a copy-on-write view of the cache, so changing it never changes what the next
+        caller gets.
+        """
+        return self._frames.current().copy(deep=False)
+
+    def get(self, gen_id: str) -> dict[str, Any] | None:
+        """Everything about one generation, as plain Python values; None if unknown."""
+        row = self._frames.row(gen_id)
+        return None if row is None else _plain_row(row)
+
+    def query(self, q: HistoryQuery | None = None) -> pd.DataFrame:
+        """The generations matching `q` (default: everything visible), in its sort order."""
+        q = q or HistoryQuery()
+        if q.text.strip():
+            frame, haystack = self._frames.searchable()
+            return apply_query(frame, q, haystack)
+        return apply_query(self._frames.current(), q)
+
+    def stats(self, df: pd.DataFrame | None = None, *,
+              today: date | None = None) -> HistoryStats:
+        """Statistics of `df` (default: every visible generation; cached while unchanged)."""
+        if df is not None:
+            return compute_stats(df, self.price_per_second, today=today)
+        day = today or datetime.now(local_timezone()).date()
+
+        def visible_stats(frame: pd.DataFrame) -> HistoryStats:
+            visible = frame[~frame["hidden"].to_numpy(dtype=bool)]
+            return compute_stats(visible, self.price_per_second, today=day)
+
+        return self._frames.derived(day, visible_stats)
+
+
+def _plain(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _plain_row(row: pd.Series) -> dict[str, Any]:
+    result = {name: _plain(value) for name, value in row.items()}
+    result["tags"] = split_tags(result.get("tags") or "")
+    text = result.get("template_vars")
+    try:
+        result["template_vars"] = json.loads(text) if text else None
+    except ValueError:
+        result["template_vars"] = None
+    return result
