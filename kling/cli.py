@@ -18,12 +18,11 @@ import json
 import math
 import re
 import sys
-import uuid
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .batch import BatchFileError, parse_batch, read_batch_file
+from .batch import BatchFileError, new_batch_id, parse_batch, read_batch_file
 from .errors import InvalidRequestError
 from .models import GenerationRequest
 from .settings import Settings, SettingsError
@@ -173,7 +172,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         studio = _open(settings, args.concurrency)
     except SettingsError as exc:
         return fail(str(exc), EXIT_BAD_INPUT)
-    batch_id = "batch-" + uuid.uuid4().hex[:8]
+    batch_id = new_batch_id()
     try:
         jobs = studio.queue.submit_many(plan.requests, owner="cli", source="cli",
                                         batch_id=batch_id)
