@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import pandas as pd
 import requests
 
-from .errors import KlingError
+from .errors import ArchiveError
 from .history.schema import check_id
 from .storage.atomic import replacing
 
@@ -43,14 +43,6 @@ _ACCEPTED_TYPES = ("video/", "application/octet-stream", "binary/octet-stream",
 #: Box types an MP4/QuickTime file can start with; anything else (an HTML error page
 #: served as octet-stream, say) is not a video.
 _MP4_FIRST_BOXES = (b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pdin")
-
-
-class ArchiveError(KlingError):
-    """The video could not be saved locally; the generation itself is fine."""
-
-    kind = "archive"
-    default_message = "The video could not be saved to the local archive."
-    default_hint = "It can still be played from Firemoon's link for now; the studio will retry."
 
 
 class VideoArchive:

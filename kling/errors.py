@@ -1,29 +1,39 @@
 """The one exception family of Kling Studio, rooted at `KlingError`.
 
-Every failure the studio can meet while talking to Firemoon becomes one of these classes,
-so callers catch by kind, and every instance carries a sentence a marketing person can act
-on (`str(err)`), the HTTP status, the API's own `error` and `message`, and a short `hint`.
-`kind` is a stable short name used in the history log and the command line.
+Every failure the studio can meet becomes one of these classes, so callers catch by kind,
+and every instance carries a sentence a marketing person can act on (`str(err)`) and a
+short `hint`; API errors also carry the HTTP status and the API's own `error` and
+`message`. `kind` is a stable short name used in the history log and the command line.
 No message here is ever built from request headers, so the API key cannot leak into one.
+Two branches keep apart what a person does about them: an `ApiError` is about Firemoon
+(the key, credits, the service), a `StorageError` about the studio's own files or
+database (a full disk, a damaged file).
 
     KlingError
-    ├── InvalidRequestError       400, or refused before sending (nothing sent)
-    ├── AuthenticationError       401
-    ├── InsufficientCreditsError  402
-    ├── AccessDeniedError         403
-    ├── NotFoundError             404
-    ├── RateLimitError            429 (a pause, not a failure)
-    ├── ServerError               other 5xx
-    │   └── GenerationFailedError 500 "Generation failed"
-    ├── OutcomeUnknownError       sent, no answer: possibly billed, never resent
-    │   └── UnreadableResultError 2xx that could not be read (also a MalformedResponseError)
-    ├── MalformedResponseError    an answer not in the documented shape
-    ├── PossiblyBilledError       a resend of a possibly billed generation, unconfirmed
-    └── ConnectionFailedError     could not connect; nothing was sent
+    ├── ApiError                      talking to Firemoon
+    │   ├── InvalidRequestError       400, or refused before sending (nothing sent)
+    │   ├── AuthenticationError       401
+    │   ├── InsufficientCreditsError  402
+    │   ├── AccessDeniedError         403
+    │   ├── NotFoundError             404
+    │   ├── RateLimitError            429 (a pause, not a failure)
+    │   ├── ServerError               other 5xx
+    │   │   └── GenerationFailedError 500 "Generation failed"
+    │   ├── OutcomeUnknownError       sent, no answer: possibly billed, never resent
+    │   │   └── UnreadableResultError 2xx that could not be read (also a MalformedResponseError)
+    │   ├── MalformedResponseError    an answer not in the documented shape
+    │   └── ConnectionFailedError     could not connect; nothing was sent
+    ├── PossiblyBilledError           a resend of a possibly billed generation, unconfirmed
+    └── StorageError                  the studio's own state
+        ├── HistoryError              the generation log could not be written
+        ├── TemplateError             a template could not be rendered, saved, found or imported
+        ├── StoryboardError           a storyboard could not be read or saved
+        └── ArchiveError              a video could not be kept in the archive
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -61,7 +71,11 @@ class KlingError(Exception):
         return f"{type(self).__name__}(status={self.status!r}, message={self.message!r})"
 
 
-class InvalidRequestError(KlingError):
+class ApiError(KlingError):
+    """Firemoon refused, failed or could not be reached; `status` is the HTTP status."""
+
+
+class InvalidRequestError(ApiError):
     """400, or a request the studio refused to send. `field_errors` maps field -> problem."""
 
     kind = "invalid_request"
@@ -84,7 +98,7 @@ class InvalidRequestError(KlingError):
         super().__init__(message, **kwargs)
 
 
-class AuthenticationError(KlingError):
+class AuthenticationError(ApiError):
     """401: the key is missing, wrong, expired or sent without `Bearer `."""
 
     kind = "authentication"
@@ -95,7 +109,7 @@ class AuthenticationError(KlingError):
     )
 
 
-class InsufficientCreditsError(KlingError):
+class InsufficientCreditsError(ApiError):
     """402: the balance cannot pay for this generation."""
 
     kind = "insufficient_credits"
@@ -103,7 +117,7 @@ class InsufficientCreditsError(KlingError):
     default_hint = "Add credits in your Firemoon account, or choose 5 s instead of 10 s."
 
 
-class AccessDeniedError(KlingError):
+class AccessDeniedError(ApiError):
     """403: the key exists but may not use the Kling provider."""
 
     kind = "access_denied"
@@ -111,7 +125,7 @@ class AccessDeniedError(KlingError):
     default_hint = "Ask your Firemoon admin to enable the Kling provider for this key."
 
 
-class NotFoundError(KlingError):
+class NotFoundError(ApiError):
     """404: wrong provider or model path (usually a wrong FIREMOON_BASE_URL)."""
 
     kind = "not_found"
@@ -119,7 +133,7 @@ class NotFoundError(KlingError):
     default_hint = "Check FIREMOON_BASE_URL; it should be the API root, e.g. https://firemoon.studio."
 
 
-class RateLimitError(KlingError):
+class RateLimitError(ApiError):
     """429: too many requests in the current window. `retry_after` is in seconds."""
 
     kind = "rate_limited"
@@ -132,7 +146,7 @@ class RateLimitError(KlingError):
         super().__init__(message, **kwargs)
 
 
-class ServerError(KlingError):
+class ServerError(ApiError):
     """5xx other than the documented 500 (proxies, maintenance, overload)."""
 
     kind = "server_error"
@@ -148,7 +162,7 @@ class GenerationFailedError(ServerError):
     default_hint = "Try again, perhaps with a simpler prompt or another seed."
 
 
-class OutcomeUnknownError(KlingError):
+class OutcomeUnknownError(ApiError):
     """The request was sent but no answer came (read timeout, connection dropped).
 
     The video may still be made and billed, so the client never resends it on its own.
@@ -162,7 +176,7 @@ class OutcomeUnknownError(KlingError):
     )
 
 
-class MalformedResponseError(KlingError):
+class MalformedResponseError(ApiError):
     """The server answered, but not in the documented shape."""
 
     kind = "malformed_response"
@@ -180,7 +194,7 @@ class UnreadableResultError(OutcomeUnknownError, MalformedResponseError):
     default_hint = OutcomeUnknownError.default_hint
 
 
-class ConnectionFailedError(KlingError):
+class ConnectionFailedError(ApiError):
     """Could not reach the server at all; nothing was sent."""
 
     kind = "connection"
@@ -207,3 +221,62 @@ STATUS_ERRORS: dict[int, type[KlingError]] = {
     429: RateLimitError,
     500: GenerationFailedError,
 }
+
+
+class StorageError(KlingError):
+    """The studio's own state (files in the data folder, later a database or a bucket)
+    could not be read or written; the request to Firemoon, if any, is not the problem."""
+
+    kind = "storage"
+    default_message = "The studio could not save its data."
+    default_hint = "Check that the data directory exists, is writable and has free space."
+
+
+class HistoryError(StorageError):
+    """The history log could not be written (disk full, read-only, lock held too long)."""
+
+    kind = "history"
+    default_message = "The generation history could not be written."
+
+
+class TemplateError(StorageError):
+    """A template could not be rendered, saved, found or imported; the message says why.
+
+    `field_errors` maps a field (`name`, `body`, ...) to its problem when a template is
+    invalid; `problems` lists everything wrong with an import file, each prefixed with its
+    place (`templates[3].body`).
+    """
+
+    kind = "template"
+    default_message = "The template could not be used."
+    default_hint = ""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        field_errors: Mapping[str, str] | None = None,
+        problems: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
+        self.field_errors = dict(field_errors or {})
+        self.problems = tuple(problems)
+        if message is None and self.field_errors:
+            message = " ".join(self.field_errors.values())
+        super().__init__(message, **kwargs)
+
+
+class StoryboardError(StorageError):
+    """A storyboard could not be found, read or saved; the message says why."""
+
+    kind = "storyboard"
+    default_message = "The storyboard could not be used."
+    default_hint = ""
+
+
+class ArchiveError(StorageError):
+    """The video could not be saved locally; the generation itself is fine."""
+
+    kind = "archive"
+    default_message = "The video could not be saved to the local archive."
+    default_hint = "It can still be played from Firemoon's link for now; the studio will retry."

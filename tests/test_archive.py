@@ -11,7 +11,8 @@ from unittest.mock import patch
 
 import pytest
 
-from kling.archive import ArchiveError, VideoArchive
+from kling.archive import VideoArchive
+from kling.errors import ArchiveError
 from kling.errors import KlingError
 from kling.history import HistoryLog
 from kling.models import GenerationRequest, GenerationResult

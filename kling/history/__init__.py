@@ -27,7 +27,8 @@ from .annotations import MAX_NOTES_CHARS, split_tags
 from .csvformat import NUL_REPLACEMENT
 from .export import export_csv, export_json, spreadsheet_text
 from .frame import PENDING_TIMEOUT_S, local_timezone
-from .logfile import LOCK_TIMEOUT_S, HistoryError
+from ..errors import HistoryError
+from .logfile import LOCK_TIMEOUT_S
 from .query import SORTS, HistoryQuery, apply_query, search_haystack
 from .schema import (
     ANNOTATION_COLUMNS, ANNOTATION_FIELDS, HISTORY_COLUMNS, ID_PATTERN, REVIEW_STATUSES,

@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import KlingError
+from ..errors import HistoryError
 from ..storage.atomic import fsync_dir
 from ..storage.locks import LockPair, LockTimeout
 from .csvformat import NOT_BLANK, encode, is_marked
@@ -49,14 +49,6 @@ log = logging.getLogger("kling.history")
 
 #: How long an append waits for another writer before giving up with `HistoryError`.
 LOCK_TIMEOUT_S = 30.0
-
-
-class HistoryError(KlingError):
-    """The history log could not be written (disk full, read-only, lock held too long)."""
-
-    kind = "history"
-    default_message = "The generation history could not be written."
-    default_hint = "Check that the data directory exists, is writable and has free space."
 
 
 #: How many bytes before a remembered record boundary are kept to re-check it.

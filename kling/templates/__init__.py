@@ -21,7 +21,7 @@ The names below are the package's public face; code inside it imports from the m
 """
 
 from .builtin import BUILTIN_TEMPLATES
-from .errors import TemplateError
+from ..errors import TemplateError
 from .library import TemplateLibrary
 from .library_file import DAMAGED_PREFIX, LibraryBackup, LibraryDamage, Recovery
 from .model import (

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import TemplateError
+from ..errors import TemplateError
 from .model import (
     CONTENT_FIELDS,
     DEFAULT_CATEGORY,

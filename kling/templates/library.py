@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .builtin import BUILTIN_TEMPLATES, BUILTINS_BY_ID
-from .errors import TemplateError
+from ..errors import TemplateError
 from .fields import draft
 from .library_file import LibraryDamage, LibraryFile, Recovery
 from .model import CATEGORIES, FieldChange, Template, changes_between, normalise_tags

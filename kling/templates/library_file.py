@@ -28,7 +28,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .errors import TemplateError
+from ..errors import TemplateError
 from .file_format import versions_from_json, versions_to_json
 from .files import signature, write_atomically
 from .records import Records

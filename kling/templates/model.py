@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import TemplateError
+from ..errors import TemplateError
 from .wording import join_names, quote
 
 CATEGORIES = ("Marketing", "Social media", "Product demo", "Storytelling", "Custom")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from .errors import TemplateError
+from ..errors import TemplateError
 from .fields import UNSAVABLE, content_of, draft, savable
 from .file_format import FILE_FORMAT, WrongDocument, encode_document, entries_of
 from .model import Template

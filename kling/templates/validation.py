@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from ..models import ASPECT_RATIOS, DURATIONS, MAX_PROMPT_CHARS
-from .errors import TemplateError
+from ..errors import TemplateError
 from .model import CATEGORIES, Template, is_variable_name
 from .wording import join_names, quote
 

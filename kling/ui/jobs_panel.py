@@ -12,7 +12,7 @@ from kling.errors import KlingError
 from kling.jobs import Job, JobStatus
 from kling.models import GenerationRequest
 from kling.services import Studio
-from kling.templates.errors import TemplateError
+from kling.errors import TemplateError
 from kling.timing import Expectation, expectation, progress
 from kling.ui.state import HISTORY_PAGE
 from kling.ui.text import literal

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from kling.templates.errors import TemplateError
+from kling.errors import TemplateError
 from kling.templates.library import TemplateLibrary
 from kling.templates.library_file import DAMAGED_PREFIX, LibraryDamage
 from kling.ui.state import GENERATE_PAGE, generate_link

@@ -14,7 +14,7 @@ import streamlit as st
 
 from kling.coach import ASPECT_RATIO_USES, DURATION_USES, review_prompt
 from kling.models import ASPECT_RATIOS, DURATIONS
-from kling.templates.errors import TemplateError
+from kling.errors import TemplateError
 from kling.templates.library import TemplateLibrary
 from kling.templates.model import (
     CATEGORIES,

@@ -13,7 +13,7 @@ from datetime import date
 
 import streamlit as st
 
-from kling.templates.errors import TemplateError
+from kling.errors import TemplateError
 from kling.templates.library import TemplateLibrary
 from kling.templates.transfer import IMPORT_LIMITS_TEXT, MAX_IMPORT_MB, ImportPlan
 from kling.ui.templates_common import notify, show_notice

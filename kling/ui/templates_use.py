@@ -16,7 +16,7 @@ from kling.errors import InvalidRequestError
 from kling.jobs import plan_takes
 from kling.models import ASPECT_RATIOS, DURATIONS, GenerationRequest
 from kling.services import Studio
-from kling.templates.errors import TemplateError
+from kling.errors import TemplateError
 from kling.templates.model import Template
 from kling.ui.generate_form import render_coach
 from kling.ui.jobs_panel import queue_jobs

@@ -18,7 +18,7 @@ import streamlit as st
 from kling.coach import RECOMMENDED_MAX_CHARS, duration_hint, platform_hint
 from kling.history import template_stats
 from kling.services import Studio
-from kling.templates.errors import TemplateError
+from kling.errors import TemplateError
 from kling.templates.library import TemplateLibrary
 from kling.templates.model import Template
 from kling.ui.templates_common import (

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from kling.archive import ArchiveError, VideoArchive
+from kling.archive import VideoArchive
+from kling.errors import ArchiveError
 
 
 def _archived(archive: VideoArchive, gen_id: str):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from kling.templates.builtin import BUILTIN_TEMPLATES
-from kling.templates.errors import TemplateError
+from kling.errors import TemplateError
 from kling.templates.model import CATEGORIES
 
 from .support import BODY, library_bytes

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kling.templates.builtin import BUILTIN_TEMPLATES
-from kling.templates.errors import TemplateError
+from kling.errors import TemplateError
 from kling.templates.library import TemplateLibrary
 
 from .support import BODY, TRUNCATED, damage_library, leftovers, library_bytes

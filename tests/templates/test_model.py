@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kling.errors import KlingError
-from kling.templates.errors import TemplateError
+from kling.errors import TemplateError
 from kling.templates.model import TemplateVariable, normalise_tags, sync_variables
 
 from .support import make

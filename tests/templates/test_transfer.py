@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from kling.templates.errors import TemplateError
+from kling.errors import TemplateError
 from kling.templates.library import TemplateLibrary
 from kling.templates.transfer import IMPORT_LIMITS_TEXT, MAX_IMPORT_BYTES, MAX_IMPORT_TEMPLATES
 
