@@ -1,12 +1,4 @@
-"""A Firemoon-compatible HTTP server: demo mode's backend and the ground every test runs on.
-
-It speaks the documented contract of `POST /api/v1/kling/kling-2-1-master` (see
-`shared/reference/firemoon-kling-api.md`): Bearer authentication, validation naming every
-invalid field, the documented error bodies, `X-RateLimit-*` headers with a per-key window,
-a credit balance at `GET /api/credits/balance`, realistic latency, and real H.264 videos
-(`kling.render`) served under `/videos/` with HTTP Range support so browsers can seek.
-Faults can be injected at start (`SimulatorConfig`) so the studio's error handling can be
-shown and tested.
+"""The simulator's HTTP server, the process's shared simulators and the foreground command.
 
 How a request to the API is answered, in order:
 
@@ -16,10 +8,8 @@ How a request to the API is answered, in order:
 3. Authentication: 401 `Invalid API key` for a missing header, no `Bearer ` prefix, an
    empty token or (when started with `api_key`) another key.
 4. Rate limit: 429 `Rate limit exceeded` past `rate_limit_per_minute` in the key's window.
-5. Body: 400 `Invalid input` with an `errors` list naming every invalid field. As
-   documented, `duration` is a string: `"5"` or `"10"`; the number 5 is refused, so a
-   client that would be refused by the real API is refused here too. `seed` is a JSON
-   number holding a whole number from 0 to 4294967295 (`null` means "pick one").
+5. Body: 400 `Invalid input` with an `errors` list naming every invalid field
+   (`validation`).
 6. Credits: 402 `Insufficient credits` when the video would cost more than the balance.
 7. Fault injection: 500 `Generation failed` for the first `fail_first` generations and
    then for a `failure_rate` fraction of them, after the simulated latency.
@@ -38,18 +28,12 @@ import hashlib
 import hmac
 import json
 import logging
-import math
-import os
-import random
 import re
-import shutil
 import socket
 import socketserver
 import sys
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -57,13 +41,15 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from .models import ASPECT_RATIOS, DURATIONS, MAX_PROMPT_CHARS, MAX_SEED, MODEL_NAME
-from .render import RENDER_VERSION, frame_size, render_to_file
-from .settings import (
-    CREDITS_PATH, MODEL_PATH, Settings, parse_latency, parse_number, parse_whole,
-)
+from ..models import MODEL_NAME
+from ..render import frame_size
+from ..settings import CREDITS_PATH, MODEL_PATH
+from .account import Account, RateLimiter, RateWindow
+from .config import SimulatorConfig
+from .validation import validate
+from .videos import VideoShelf
 
-__all__ = ["Simulator", "SimulatorConfig", "main_simulator", "shared_simulator", "video_name"]
+__all__ = ["Simulator", "main_simulator", "shared_simulator"]
 
 log = logging.getLogger("kling.simulator")
 
@@ -71,7 +57,6 @@ PROVIDER = "kling"
 #: Largest request body read; anything bigger is refused with 413 and the connection closed.
 MAX_BODY_BYTES = 1 << 20
 _MODEL_ROUTE = re.compile(r"^/api/v1/([^/]+)/([^/]+)/?$")
-_VIDEO_ROUTE = re.compile(r"^/videos/([0-9a-f]{32})\.mp4$")
 _RANGE_HEADER = re.compile(r"^bytes=(\d*)-(\d*)$")
 _HOST_HEADER = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 _BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -88,262 +73,10 @@ ERROR_TYPES: dict[int, str] = {
 }
 
 
-# --- configuration -------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SimulatorConfig:
-    """How the simulator behaves; fixed when it starts.
-
-    `api_key` None accepts any non-empty Bearer token. `latency` is the (low, high) range
-    in seconds of a 5 s video; a 10 s video takes twice as long. `random_seed` makes the
-    random seeds and injected failures reproducible. `video_dir` None renders into a
-    temporary directory removed at `stop()`. `rate_window_s` is the length of a rate
-    window (a minute, as documented; shorter only to test resets quickly).
-    """
-
-    api_key: str | None = field(default=None, repr=False)
-    latency: tuple[float, float] = (3.0, 6.0)
-    rate_limit_per_minute: int = 60
-    starting_balance: float = 1000.0
-    price_per_second: float = 0.28
-    failure_rate: float = 0.0
-    fail_first: int = 0
-    force_status: int | None = None
-    video_dir: Path | None = None
-    random_seed: int | None = None
-    rate_window_s: float = 60.0
-
-    def __post_init__(self) -> None:
-        low, high = (float(x) for x in self.latency)
-        if not (math.isfinite(low) and math.isfinite(high)) or low < 0 or high < low:
-            raise ValueError(f"latency must be (low, high) with 0 <= low <= high, "
-                             f"not {self.latency!r}")
-        object.__setattr__(self, "latency", (low, high))
-        if self.rate_limit_per_minute < 1:
-            raise ValueError("rate_limit_per_minute must be at least 1")
-        if not self.rate_window_s > 0:
-            raise ValueError("rate_window_s must be positive")
-        if not self.starting_balance >= 0 or not self.price_per_second >= 0:
-            raise ValueError("starting_balance and price_per_second must not be negative")
-        if not 0.0 <= self.failure_rate <= 1.0:
-            raise ValueError("failure_rate must be between 0 and 1")
-        if self.fail_first < 0:
-            raise ValueError("fail_first must not be negative")
-        if self.force_status is not None and not 400 <= self.force_status <= 599:
-            raise ValueError("force_status must be an error status from 400 to 599")
-        if self.video_dir is not None:
-            object.__setattr__(self, "video_dir", Path(self.video_dir))
-        if self.api_key is not None and not self.api_key.strip():
-            object.__setattr__(self, "api_key", None)
-
-    @classmethod
-    def from_env(
-        cls,
-        environ: Mapping[str, str] | None = None,
-        *,
-        settings: Settings | None = None,
-    ) -> "SimulatorConfig":
-        """Read the configuration from the environment (`os.environ` by default).
-
-        Variables: `KLING_SIM_LATENCY` (`"4"` or `"3-6"`), `KLING_PRICE_PER_SECOND`,
-        `KLING_SIM_RATE_LIMIT`, `KLING_SIM_BALANCE`, `KLING_SIM_FAILURE_RATE` (0-1),
-        `KLING_SIM_FAIL_FIRST`, `KLING_SIM_FORCE_STATUS` (400-599), `KLING_SIM_API_KEY`,
-        `KLING_SIM_VIDEO_DIR`. When `settings` is given, its `sim_latency` and
-        `price_per_second` are used instead of the first two, so values from
-        `.streamlit/secrets.toml` count too. An unusable value raises `SettingsError` (a
-        ValueError) naming the variable.
-        """
-        env = os.environ if environ is None else environ
-
-        def get(name: str) -> str | None:
-            value = env.get(name)
-            return value.strip() if value is not None and value.strip() else None
-
-        if settings is not None:
-            latency, price = settings.sim_latency, settings.price_per_second
-        else:
-            latency_text = get("KLING_SIM_LATENCY")
-            latency = parse_latency(latency_text) if latency_text else cls.latency
-            price_text = get("KLING_PRICE_PER_SECOND")
-            price = (parse_number("KLING_PRICE_PER_SECOND", price_text, 0.0)
-                     if price_text else cls.price_per_second)
-        rate = get("KLING_SIM_RATE_LIMIT")
-        balance = get("KLING_SIM_BALANCE")
-        failure_rate = get("KLING_SIM_FAILURE_RATE")
-        fail_first = get("KLING_SIM_FAIL_FIRST")
-        force = get("KLING_SIM_FORCE_STATUS")
-        video_dir = get("KLING_SIM_VIDEO_DIR")
-        return cls(
-            api_key=get("KLING_SIM_API_KEY"),
-            latency=latency,
-            rate_limit_per_minute=(parse_whole("KLING_SIM_RATE_LIMIT", rate, 1)
-                                   if rate else cls.rate_limit_per_minute),
-            starting_balance=(parse_number("KLING_SIM_BALANCE", balance, 0.0)
-                              if balance else cls.starting_balance),
-            price_per_second=price,
-            failure_rate=(parse_number("KLING_SIM_FAILURE_RATE", failure_rate, 0.0, 1.0)
-                          if failure_rate else cls.failure_rate),
-            fail_first=parse_whole("KLING_SIM_FAIL_FIRST", fail_first, 0) if fail_first else 0,
-            force_status=(parse_whole("KLING_SIM_FORCE_STATUS", force, 400, 599)
-                          if force else None),
-            video_dir=Path(video_dir) if video_dir else None,
-        )
-
-
-# --- request bodies --------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Generation:
-    prompt: str
-    duration: str
-    aspect_ratio: str
-    seed: int | None
-
-
-def _validate(raw: bytes) -> tuple[_Generation | None, list[str]]:
-    """The generation asked for, or every problem with the body in the API's words."""
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):
-        return None, ["Request body must be valid JSON"]
-    if not isinstance(body, dict):
-        return None, ["Request body must be a JSON object"]
-    errors = []
-    prompt = body.get("prompt")
-    if prompt is None:
-        errors.append("Missing required field: prompt")
-    elif not isinstance(prompt, str):
-        errors.append("prompt must be a string")
-    elif not prompt.strip():
-        errors.append("prompt must not be empty")
-    elif len(prompt) > MAX_PROMPT_CHARS:
-        errors.append(f"prompt must be at most {MAX_PROMPT_CHARS} characters")
-    duration = body.get("duration", "5")
-    if duration not in DURATIONS or not isinstance(duration, str):
-        kind = " (a string)" if isinstance(duration, (int, float)) else ""
-        errors.append(f'duration must be "5" or "10"{kind}')
-    aspect_ratio = body.get("aspect_ratio", "16:9")
-    if not isinstance(aspect_ratio, str) or aspect_ratio not in ASPECT_RATIOS:
-        errors.append('aspect_ratio must be "16:9" or "9:16"')
-    seed = body.get("seed")
-    if seed is not None:
-        whole = (isinstance(seed, int) and not isinstance(seed, bool)) or (
-            isinstance(seed, float) and math.isfinite(seed) and seed.is_integer())
-        if not whole or not 0 <= seed <= MAX_SEED:
-            errors.append(f"seed must be a whole number from 0 to {MAX_SEED}")
-    if errors:
-        return None, errors
-    return _Generation(prompt, duration, aspect_ratio, None if seed is None else int(seed)), []
-
-
-def video_name(prompt: str, seed: int, duration: str, aspect_ratio: str) -> str:
-    """File name (without `.mp4`) of the render of these inputs: 32 hex digits."""
-    key = json.dumps([RENDER_VERSION, prompt, seed, str(duration), aspect_ratio])
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
 def _iso(moment: float) -> str:
     """ISO 8601 in UTC with milliseconds and `Z`, as JavaScript's `toISOString()`."""
     text = datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="milliseconds")
     return text.replace("+00:00", "Z")
-
-
-# --- shared state --------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Window:
-    """One key's rate window as the `X-RateLimit-*` headers report it."""
-
-    limit: int
-    remaining: int
-    reset: float
-    allowed: bool
-
-    def headers(self) -> dict[str, str]:
-        return {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(math.ceil(self.reset)),
-        }
-
-    def retry_after(self, now: float) -> int:
-        return max(1, math.ceil(self.reset - now))
-
-
-class _RateLimiter:
-    """Fixed windows per key: a window opens at a key's first request and lasts
-    `window_s`; at most `limit` requests are allowed in it."""
-
-    def __init__(self, limit: int, window_s: float) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self._lock = threading.Lock()
-        self._windows: dict[str, tuple[float, int]] = {}
-
-    def hit(self, key: str, now: float) -> _Window:
-        """Count one request for `key` (unless it is refused) and report the window."""
-        with self._lock:
-            start, count = self._current(key, now)
-            allowed = count < self.limit
-            if allowed:
-                count += 1
-                self._windows[key] = (start, count)
-            return _Window(self.limit, self.limit - count, start + self.window_s, allowed)
-
-    def peek(self, key: str, now: float) -> _Window:
-        """Report the window of `key` without counting a request."""
-        with self._lock:
-            start, count = self._current(key, now)
-            return _Window(self.limit, self.limit - count, start + self.window_s, True)
-
-    def _current(self, key: str, now: float) -> tuple[float, int]:
-        start, count = self._windows.get(key, (now, 0))
-        if now >= start + self.window_s:
-            start, count = now, 0
-        if len(self._windows) > 10_000:
-            # Many one-off keys (random wrong tokens): forget windows that have ended.
-            self._windows = {k: v for k, v in self._windows.items()
-                             if now < v[0] + self.window_s}
-        return start, count
-
-
-class _Account:
-    """The simulated balance and the fault-injection dice, shared by all requests."""
-
-    def __init__(self, config: SimulatorConfig) -> None:
-        self._config = config
-        self._lock = threading.Lock()
-        self._balance = config.starting_balance
-        self._generations = 0
-        self._random = random.Random(config.random_seed)
-
-    @property
-    def balance(self) -> float:
-        with self._lock:
-            return round(self._balance, 4)
-
-    def reserve(self, cost: float) -> bool:
-        """Take `cost` from the balance if it is there (given back by `refund`)."""
-        with self._lock:
-            # A hair of tolerance so that float sums never refuse an exact last video.
-            if cost > self._balance + 1e-9:
-                return False
-            self._balance -= cost
-            return True
-
-    def refund(self, cost: float) -> None:
-        with self._lock:
-            self._balance += cost
-
-    def next_generation(self, seconds: int) -> tuple[bool, float, int]:
-        """(fails, latency in seconds, random seed) for the next generation."""
-        with self._lock:
-            self._generations += 1
-            fails = (self._generations <= self._config.fail_first
-                     or self._random.random() < self._config.failure_rate)
-            low, high = self._config.latency
-            latency = self._random.uniform(low, high) * seconds / 5
-            return fails, latency, self._random.randint(0, MAX_SEED)
 
 
 # --- HTTP ----------------------------------------------------------------------------
@@ -372,7 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- plumbing
 
     def _dispatch(self) -> None:
-        self._window: _Window | None = None
+        self._window: RateWindow | None = None
         self._sent = False
         path = urlsplit(self.path).path
         try:
@@ -550,7 +283,7 @@ class _Handler(BaseHTTPRequestHandler):
         error = ERROR_TYPES.get(status) or HTTPStatus(status).phrase
         if status == 429:
             assert self._window is not None
-            self._window = _Window(self._window.limit, 0, self._window.reset, False)
+            self._window = RateWindow(self._window.limit, 0, self._window.reset, False)
             self._rate_limited(now)
         elif status == 400:
             self._error(400, error, "Request validation failed.",
@@ -572,7 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _generate(self, raw: bytes) -> None:
         simulator = self.server.simulator
-        request, errors = _validate(raw)
+        request, errors = validate(raw)
         if request is None:
             self._error(400, "Invalid input", "Request validation failed: "
                         + "; ".join(errors) + ".", errors=errors)
@@ -628,9 +361,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _video(self, path: str) -> None:
         if self.command in _BODY_METHODS:
             self._read_body()
-        match = _VIDEO_ROUTE.match(path)
-        file = self.server.simulator.video_dir / f"{match[1]}.mp4" if match else None
-        if file is None or not file.is_file():
+        file = (self.server.simulator.videos.find(path[len("/videos/"):])
+                if path.count("/") == 2 else None)
+        if file is None:
             self._error(404, "Not found", "There is no such video.")
             return
         if self.command not in ("GET", "HEAD"):
@@ -725,13 +458,10 @@ class Simulator:
     def __init__(self, config: SimulatorConfig | None = None, host: str = "127.0.0.1",
                  port: int = 0) -> None:
         self.config = config or SimulatorConfig()
-        self.limiter = _RateLimiter(self.config.rate_limit_per_minute,
+        self.limiter = RateLimiter(self.config.rate_limit_per_minute,
                                     self.config.rate_window_s)
-        self.account = _Account(self.config)
-        self._own_dir = self.config.video_dir is None
-        self.video_dir = (Path(tempfile.mkdtemp(prefix="kling-sim-videos-")) if self._own_dir
-                          else self.config.video_dir)
-        self.video_dir.mkdir(parents=True, exist_ok=True)
+        self.account = Account(self.config)
+        self.videos = VideoShelf(self.config.video_dir)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._serving = False
@@ -739,7 +469,7 @@ class Simulator:
         try:
             self._server = _Server((host, port), self)
         except OSError:
-            self._remove_dir()
+            self.videos.remove()
             raise
 
     @property
@@ -787,25 +517,16 @@ class Simulator:
                 self._thread.join()
             self._server.close_connections()
             self._server.server_close()
-            self._remove_dir()
+            self.videos.remove()
+
+    @property
+    def video_dir(self) -> Path:
+        """Where the videos are rendered and served from."""
+        return self.videos.directory
 
     def render(self, prompt: str, seed: int, duration: str, aspect_ratio: str) -> str:
         """Render into the video directory unless already there; return the video name."""
-        name = video_name(prompt, seed, duration, aspect_ratio)
-        target = self.video_dir / f"{name}.mp4"
-        if not target.exists():
-            # Render under a unique name and move it into place in one step, so that a
-            # concurrent identical request never sees, or serves, a half-written file.
-            handle, temp = tempfile.mkstemp(dir=self.video_dir, prefix=f".{name}-",
-                                            suffix=".part")
-            os.close(handle)
-            try:
-                render_to_file(temp, prompt, seed, duration, aspect_ratio)
-                os.replace(temp, target)
-            finally:
-                if os.path.exists(temp):
-                    os.unlink(temp)
-        return name
+        return self.videos.render(prompt, seed, duration, aspect_ratio)
 
     def _shutdown_promptly(self) -> None:
         # `shutdown()` is only noticed when the accept loop wakes; a connection wakes it
@@ -819,10 +540,6 @@ class Simulator:
             except OSError:
                 pass
             stopper.join(0.01)
-
-    def _remove_dir(self) -> None:
-        if self._own_dir:
-            shutil.rmtree(self.video_dir, ignore_errors=True)
 
     def __enter__(self) -> "Simulator":
         return self.start()
