@@ -9,8 +9,9 @@ Faults can be injected at start (`SimulatorConfig`) so the studio's error handli
 shown and tested.
 
 The parts: `config` (how it behaves), `account` (rate windows and credits), `validation`
-(what a request asks for), `videos` (the rendered files), and `server` (`Simulator`:
-serving it, and the process's shared instances).
+(what a request asks for), `videos` (the rendered files), `app` (the contract as a
+Starlette application) and `server` (`Simulator`: uvicorn serving the application, and
+the process's shared simulators).
 """
 
 from .config import SimulatorConfig
