@@ -115,7 +115,7 @@ def build_app(backend: Backend) -> ASGIApp:
         Route("/videos/{file}", api.video, methods=_EVERY_METHOD),
     ]
     app = Starlette(routes=routes, exception_handlers={
-        404: _not_found, 405: _method_not_allowed})
+        404: _not_found, 405: _method_not_allowed, Exception: _internal_error})
     # The contract has no redirects: a path that is not served is 404.
     app.router.redirect_slashes = False
     # Outermost, so that Starlette's own answers (500 included) carry the window too.
@@ -135,11 +135,12 @@ class _Metering:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        address = "address:" + (scope.get("client") or ("",))[0]
+        client = (scope.get("client") or ("",))[0]
+        address = "address:" + client
         state = scope.setdefault("state", {})
         if scope["path"].startswith("/api/"):
             header = Headers(scope=scope).get("authorization")
-            problem = authentication_problem(header, self._api_key)
+            problem = _authentication_problem(header, self._api_key)
             # Keyed by a hash so that the key itself is never held as a dictionary key.
             key = hashlib.sha256(header.encode()).hexdigest() if problem is None else address
             state["window"] = self._limiter.hit(key, time.time())
@@ -152,15 +153,14 @@ class _Metering:
                 for name, value in window.headers().items():
                     if name not in headers:  # a response's own window (a 429) wins
                         headers.append(name, value)
-                log.info('%s "%s %s HTTP/%s" %d', address[len("address:"):],
-                         scope["method"], scope["path"], scope["http_version"],
-                         message["status"])
+                log.info('%s "%s %s HTTP/%s" %d', client, scope["method"], scope["path"],
+                         scope["http_version"], message["status"])
             await send(message)
 
         await self._app(scope, receive, stamped)
 
 
-def authentication_problem(header: str | None, expected: str | None) -> str | None:
+def _authentication_problem(header: str | None, expected: str | None) -> str | None:
     """What is wrong with an `Authorization` header, or None when its key is accepted."""
     if header is None:
         return "Missing Authorization header. Send 'Authorization: Bearer <API key>'."
@@ -387,3 +387,8 @@ async def _method_not_allowed(request: Request, exc: HTTPException) -> Response:
     allowed = ", ".join(sorted((exc.headers or {}).get("Allow", "").split(", ")))
     return _error(405, "Method not allowed",
                   f"{request.method} is not allowed here; use {allowed}.", {"Allow": allowed})
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # Starlette still raises the exception afterwards, so uvicorn logs its traceback.
+    return _error(500, "Internal server error", "The simulator failed; see its log.")

@@ -35,7 +35,7 @@ __all__ = ["Simulator", "main_simulator", "shared_simulator"]
 
 log = logging.getLogger(__name__)
 
-SERVER_HEADER = "FiremoonSimulator/1.0"
+_SERVER_HEADER = "FiremoonSimulator/1.0"
 _THREAD_NAME = "kling-simulator"
 #: How long `stop()` lets answers already on their way finish before cutting them off.
 _GRACE_S = 2.0
@@ -92,7 +92,8 @@ class _Uvicorn(uvicorn.Server):
             connection.shutdown()  # idle ones close now, busy ones after their answer
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _GRACE_S
-        while (state.connections or state.tasks) and loop.time() < deadline:
+        while ((state.connections or state.tasks) and loop.time() < deadline
+               and not self.force_exit):  # a second Ctrl+C cuts the grace short
             await asyncio.sleep(0.005)
         for task in state.tasks:
             task.cancel()
@@ -127,7 +128,7 @@ class Simulator:
                                 self._renders, self.url, stopping))
         self._server = _Uvicorn(uvicorn.Config(
             app, http="h11", ws="none", lifespan="off", log_config=None, access_log=False,
-            proxy_headers=False, server_header=False, headers=[("Server", SERVER_HEADER)],
+            proxy_headers=False, server_header=False, headers=[("Server", _SERVER_HEADER)],
             timeout_keep_alive=_IDLE_CONNECTION_S), stopping)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
