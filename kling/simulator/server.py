@@ -7,9 +7,10 @@ alive for two minutes, as clients reuse them between generations far apart. `sto
 is prompt: simulated latencies end at once (503, not billed), idle connections are
 closed, and nothing it started runs after it returns.
 
-uvicorn stays quiet: no access log, and its start and stop lines, which a studio's
-terminal would show through Streamlit's own uvicorn log, are dropped for simulator
-threads. Requests are logged, without headers, on `kling.simulator` at INFO.
+uvicorn stays quiet: what it logs below WARNING on a simulator's thread (its start and
+stop lines, an access line) is dropped, as a studio's terminal would show it through
+Streamlit's own uvicorn log. Requests are logged, without headers, on `kling.simulator`
+at INFO.
 """
 
 from __future__ import annotations
@@ -200,7 +201,10 @@ class Simulator:
         self._serving = True
 
     def _serve(self) -> None:
-        logging.getLogger("uvicorn.error").addFilter(_QUIET)
+        # Streamlit may give the access logger a handler again after uvicorn's Config
+        # took it away, and uvicorn asks for handlers connection by connection.
+        for name in ("uvicorn.error", "uvicorn.access"):
+            logging.getLogger(name).addFilter(_QUIET)
         try:
             self._server.run(sockets=[self._socket])
         finally:

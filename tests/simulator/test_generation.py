@@ -3,7 +3,6 @@ validation naming every invalid field, credits, and injected faults."""
 
 from __future__ import annotations
 
-
 import pytest
 import requests
 
