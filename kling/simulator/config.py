@@ -25,14 +25,15 @@ class SimulatorConfig:
     in seconds of a 5 s video; a 10 s video takes twice as long. `random_seed` makes the
     random seeds and injected failures reproducible. `video_dir` None renders into a
     temporary directory removed at `stop()`. `rate_window_s` is the length of a rate
-    window (a minute, as documented; shorter only to test resets quickly).
+    window (a minute, as documented; shorter only to test resets quickly). The latency
+    and the price default to the studio's (`kling.settings.SETTINGS`).
     """
 
     api_key: str | None = field(default=None, repr=False)
-    latency: tuple[float, float] = (3.0, 6.0)
+    latency: tuple[float, float] = Settings.sim_latency
     rate_limit_per_minute: int = 60
     starting_balance: float = 1000.0
-    price_per_second: float = 0.28
+    price_per_second: float = Settings.price_per_second
     failure_rate: float = 0.0
     fail_first: int = 0
     force_status: int | None = None
