@@ -23,7 +23,6 @@ import socket
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import uvicorn
 
@@ -108,13 +107,12 @@ class Simulator:
     `start()` serves on a background thread; `serve_forever()` serves in the foreground;
     `stop()` stops serving, closes every connection and the socket, and removes a
     temporary video directory. Also a context manager (started on entry, stopped on exit).
+    `account` holds the simulated balance, `videos` the rendered files.
     """
 
     def __init__(self, config: SimulatorConfig | None = None, host: str = "127.0.0.1",
                  port: int = 0) -> None:
         self.config = config or SimulatorConfig()
-        self.limiter = RateLimiter(self.config.rate_limit_per_minute,
-                                   self.config.rate_window_s)
         self.account = Account(self.config)
         self.videos = VideoShelf(self.config.video_dir)
         try:
@@ -125,7 +123,8 @@ class Simulator:
         self._address = self._socket.getsockname()[:2]
         self._renders = ThreadPoolExecutor(thread_name_prefix=f"{_THREAD_NAME}-render")
         stopping = asyncio.Event()
-        app = build_app(Backend(self.config, self.limiter, self.account, self.videos,
+        limiter = RateLimiter(self.config.rate_limit_per_minute, self.config.rate_window_s)
+        app = build_app(Backend(self.config, limiter, self.account, self.videos,
                                 self._renders, self.url, stopping))
         self._server = _Uvicorn(uvicorn.Config(
             app, http="h11", ws="none", lifespan="off", log_config=None, access_log=False,
@@ -144,16 +143,6 @@ class Simulator:
         # A wildcard address is not one a client can connect to; loopback is.
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-    @property
-    def balance(self) -> float:
-        """The simulated balance in USD."""
-        return self.account.balance
-
-    @property
-    def video_dir(self) -> Path:
-        """Where the videos are rendered and served from."""
-        return self.videos.directory
 
     def start(self) -> "Simulator":
         """Serve on a daemon thread (once: a started simulator stays so); returns self."""

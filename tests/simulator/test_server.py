@@ -71,7 +71,7 @@ def test_stop_closes_idle_connections_and_the_socket():
     session = requests.Session()
     assert session.get(simulator.url + CREDITS_PATH,
                        headers={"Authorization": "Bearer k"}).status_code == 200
-    video_dir = simulator.video_dir
+    video_dir = simulator.videos.directory
     assert video_dir.is_dir()
     started = time.monotonic()
     simulator.stop()
@@ -128,7 +128,7 @@ def test_stop_ends_a_simulated_latency_at_once_with_an_unbilled_503(make_sim):
         response = pending.result()
     assert response.status_code == 503
     assert "not billed" in response.json()["message"]
-    assert simulator.balance == 1000.0
+    assert simulator.account.balance == 1000.0
 
 
 def test_stop_leaves_nothing_of_the_simulator_running(make_sim):

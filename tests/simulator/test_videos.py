@@ -86,7 +86,7 @@ def test_only_simulator_made_video_names_are_served(sim, path):
 def test_partial_render_files_are_never_served(sim, video):
     url, _ = video
     name = url.rsplit("/", 1)[1][:-4]
-    stray = sim.video_dir / f".{name}-abc.part"
+    stray = sim.videos.directory / f".{name}-abc.part"
     stray.write_bytes(b"half")
     try:
         assert requests.get(f"{sim.url}/videos/{stray.name}").status_code == 404
