@@ -12,7 +12,7 @@ import time
 
 from bench.common import Figure, table
 from kling.render import render_video
-from kling.simulator import SimulatorConfig
+from kling.simulator.config import SimulatorConfig
 
 PROMPT = "Waves crashing on a rocky shore at sunset, slow drone shot, golden light"
 REPEAT = 3
