@@ -64,6 +64,8 @@ class Job:
     template_version: int | None = None
     template_vars: dict[str, str] | None = None
     batch_id: str | None = None
+    storyboard_id: str | None = None
+    shot: str | None = None
     status: JobStatus = JobStatus.QUEUED
     submitted_at: float = field(default_factory=time.time)
     started_at: float | None = None
@@ -169,6 +171,8 @@ class JobQueue:
         template_version: int | None = None,
         template_vars: dict[str, str] | None = None,
         batch_id: str | None = None,
+        storyboard_id: str | None = None,
+        shot: str | None = None,
     ) -> Job:
         """Queue one generation; its pending history row is written before this returns.
 
@@ -181,13 +185,13 @@ class JobQueue:
         job = Job(
             id=new_id(), request=request, owner=owner, source=source,
             template_id=template_id, template_version=template_version,
-            template_vars=template_vars, batch_id=batch_id,
-            submitted_at=self._clock(),
+            template_vars=template_vars, batch_id=batch_id, storyboard_id=storyboard_id,
+            shot=shot, submitted_at=self._clock(),
         )
         self._history.record_pending(
             request, gen_id=job.id, source=source, template_id=template_id,
             template_version=template_version, template_vars=template_vars,
-            batch_id=batch_id,
+            batch_id=batch_id, storyboard_id=storyboard_id, shot=shot,
         )
         with self._lock:
             self._jobs[job.id] = job
@@ -217,6 +221,7 @@ class JobQueue:
             old.request, owner=owner or old.owner, source=old.source,
             template_id=old.template_id, template_version=old.template_version,
             template_vars=old.template_vars, batch_id=old.batch_id,
+            storyboard_id=old.storyboard_id, shot=old.shot,
         )
 
     def rerun(self, gen_id: str, *, owner: str, possibly_billed_again: bool = False) -> Job:

@@ -27,6 +27,8 @@ ASPECT_RATIOS = ("16:9", "9:16")
 MAX_PROMPT_CHARS = 2500
 MAX_SEED = 2**32 - 1
 MODEL_NAME = "kling-2-1-master"
+#: Written into every video's recipe, so a file says which studio made it.
+STUDIO_VERSION = "0.9.0"
 
 
 def estimate_cost(seconds: Any, price_per_second: float, takes: int = 1) -> float | None:

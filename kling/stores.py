@@ -62,6 +62,10 @@ class HistoryStore(HistoryWriter, Protocol):
 
     def stats(self, df: pd.DataFrame | None = None) -> HistoryStats: ...
 
+    def record_assembled(self, *, gen_id: str, title: str, aspect_ratio: str, seconds: float,
+                         width: int, height: int, video_path: str, storyboard_id: str,
+                         elapsed_s: float) -> str: ...
+
 
 class Archiver(Protocol):
     """What the job queue needs of the video store: keep a copy of a finished video."""

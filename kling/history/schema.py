@@ -19,8 +19,10 @@ HISTORY_COLUMNS = (
     "inference_s", "elapsed_s", "video_url", "video_path", "error",
     "finished_at", "model", "template_id", "template_version", "template_vars", "batch_id",
     "video_width", "video_height", "video_duration", "cost_usd", "source", "error_type",
-    "http_status", "archive_error", "owner",
+    "http_status", "archive_error", "owner", "storyboard_id", "shot",
 )
+#: `source` of a spot assembled from a storyboard's picked takes (no API call, no cost).
+ASSEMBLED_SOURCE = "assembly"
 ANNOTATION_COLUMNS = ("id", "field", "value", "annotated_at")
 #: Annotation columns `load()` adds to every row (defaults when never annotated).
 ANNOTATION_FIELDS = ("favourite", "rating", "review_status", "notes", "tags", "hidden")

@@ -37,7 +37,9 @@ from .annotations import annotation_value, split_tags
 from .frame import FrameCache, local_timezone
 from .logfile import LOCK_TIMEOUT_S, LogFile
 from .query import HistoryQuery, apply_query
-from .schema import ANNOTATION_COLUMNS, ANNOTATION_FIELDS, HISTORY_COLUMNS, check_id, new_id
+from .schema import (
+    ANNOTATION_COLUMNS, ANNOTATION_FIELDS, ASSEMBLED_SOURCE, HISTORY_COLUMNS, check_id, new_id,
+)
 from .stats import HistoryStats, compute_stats
 
 log = logging.getLogger("kling.history")
@@ -78,8 +80,11 @@ class HistoryLog:
         template_version: int | None = None,
         template_vars: Mapping[str, Any] | None = None,
         batch_id: str | None = None,
+        storyboard_id: str | None = None,
+        shot: str | None = None,
     ) -> str:
-        """Log a generation about to be sent (durably, before sending); return its id."""
+        """Log a generation about to be sent (durably, before sending); return its id.
+        A storyboard's take names its storyboard and the shot's key."""
         gen_id = check_id(gen_id) if gen_id is not None else new_id()
         row = {
             "id": gen_id, "created_at": _now_iso(), "status": "pending",
@@ -91,8 +96,25 @@ class HistoryLog:
                               if template_vars else None),
             "batch_id": batch_id, "cost_usd": self._estimate(request.duration),
             "source": source, "owner": process_owner(),
+            "storyboard_id": storyboard_id, "shot": shot,
         }
         self._write(row)
+        return gen_id
+
+    def record_assembled(self, *, gen_id: str, title: str, aspect_ratio: str, seconds: float,
+                         width: int, height: int, video_path: str, storyboard_id: str,
+                         elapsed_s: float) -> str:
+        """Log a spot assembled from a storyboard's picked takes: a finished video made
+        here, not by Firemoon, so it costs nothing and has no seed. Returns its id."""
+        gen_id, now = check_id(gen_id), _now_iso()
+        self._write({
+            "id": gen_id, "created_at": now, "finished_at": now, "status": "succeeded",
+            "prompt": title, "duration": f"{seconds:g}", "aspect_ratio": aspect_ratio,
+            "elapsed_s": round(float(elapsed_s), 3), "video_path": video_path,
+            "video_width": width, "video_height": height, "video_duration": seconds,
+            "cost_usd": 0.0, "source": ASSEMBLED_SOURCE, "model": ASSEMBLED_SOURCE,
+            "storyboard_id": storyboard_id, "owner": process_owner(),
+        })
         return gen_id
 
     def record_success(self, gen_id: str, result: GenerationResult, *, elapsed_s: float,
