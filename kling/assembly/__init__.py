@@ -1,0 +1,1 @@
+"""Video assembly: clips into spots, spots into delivery formats (plain Python, PyAV)."""
