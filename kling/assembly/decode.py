@@ -16,36 +16,35 @@ from PIL import Image
 
 from .errors import AssemblyError
 from .media import ClipInfo, open_input
-from .picture import ColourSpace, blank, planes
+from .picture import ColourSpace, Scaler, blank, centred, fitted_size, paste
 
-# Scaling filter for pictures whose size differs from the output's.
-_SCALER = "BICUBIC"
+class Fitter:
+    """Turns a clip's decoded frames into `width` x `height` yuv420p frames in `space`:
+    as they are when they match, otherwise scaled to fit inside, with black bars if the
+    shape differs."""
 
+    def __init__(self, width: int, height: int, space: ColourSpace,
+                 source_space: ColourSpace) -> None:
+        self.width, self.height, self.space, self.source_space = width, height, space, \
+            source_space
+        self._scalers: dict[tuple[int, int], Scaler] = {}
 
-def _even(value: float, limit: int) -> int:
-    return min(limit, max(2, 2 * round(value / 2)))
-
-
-def fit(frame: av.VideoFrame, width: int, height: int, space: ColourSpace,
-        source_space: ColourSpace) -> np.ndarray:
-    """The picture as a `width` x `height` yuv420p frame in `space`, scaled to fit inside
-    with black bars if its shape differs."""
-    if (frame.width, frame.height) == (width, height) and frame.format.name == "yuv420p" \
-            and source_space == space:
-        return frame.to_ndarray()
-    scale = min(width / frame.width, height / frame.height)
-    inner_w, inner_h = _even(frame.width * scale, width), _even(frame.height * scale, height)
-    scaled = frame.reformat(width=inner_w, height=inner_h, format="yuv420p",
-                            src_colorspace=source_space.tag, dst_colorspace=space.tag,
-                            interpolation=_SCALER).to_ndarray()
-    if (inner_w, inner_h) == (width, height):
-        return scaled
-    out = blank(width, height)
-    x, y = 2 * ((width - inner_w) // 4), 2 * ((height - inner_h) // 4)
-    for dst, src, scale_ in zip(planes(out, width, height),
-                                planes(scaled, inner_w, inner_h), (1, 2, 2)):
-        dst[y // scale_: y // scale_ + src.shape[0], x // scale_: x // scale_ + src.shape[1]] = src
-    return out
+    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+        size = (frame.width, frame.height)
+        if size == (self.width, self.height) and frame.format.name == "yuv420p" \
+                and self.source_space == self.space:
+            return frame.to_ndarray()
+        if size not in self._scalers:
+            inner = fitted_size(*size, self.width, self.height)
+            self._scalers[size] = Scaler(*inner, source=self.source_space, target=self.space)
+        scaler = self._scalers[size]
+        scaled = scaler(frame)
+        if (scaler.width, scaler.height) == (self.width, self.height):
+            return scaled
+        out = blank(self.width, self.height)
+        paste(out, self.width, self.height, scaled, centred(scaler.width, self.width),
+              centred(scaler.height, self.height))
+        return out
 
 
 def clip_frames(info: ClipInfo, width: int, height: int, space: ColourSpace,
@@ -57,6 +56,7 @@ def clip_frames(info: ClipInfo, width: int, height: int, space: ColourSpace,
     step = 1 / float(rate)
     emitted = 0
     pending: np.ndarray | None = None
+    fit = Fitter(width, height, space, info.space)
     with open_input(info.path, info.name) as container:
         stream = container.streams.video[0]
         # Frame threads decode ahead while this thread composes and encodes.
@@ -71,7 +71,7 @@ def clip_frames(info: ClipInfo, width: int, height: int, space: ColourSpace,
                 emitted += 1
             if emitted >= count:
                 return
-            pending = fit(frame, width, height, space, info.space)
+            pending = fit(frame)
     if pending is None:
         raise AssemblyError(f"{info.name} cannot be read: it holds no frames.")
     for _ in range(count - emitted):

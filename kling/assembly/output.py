@@ -9,7 +9,7 @@ playing before the whole file has arrived).
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -30,10 +30,8 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     final = Path(path)
     if not final.parent.is_dir():
         raise AssemblyError(f"The folder {final.parent} does not exist.")
-    handle, name = tempfile.mkstemp(prefix=f".{final.stem}-", suffix=".part.mp4",
-                                    dir=final.parent)
-    os.close(handle)
-    temporary = Path(name)
+    # A fresh name rather than mkstemp's file, so the output gets the usual permissions.
+    temporary = final.parent / f".{final.stem}-{uuid.uuid4().hex[:12]}.part{final.suffix}"
     try:
         yield temporary
         os.replace(temporary, final)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 # FFmpeg's numbers for colour matrices, primaries and transfer curves (AVCOL_*).
@@ -78,6 +79,28 @@ def pack(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         height * 3 // 2, width)
 
 
+def paste(frame: np.ndarray, width: int, height: int, picture: np.ndarray, x: int,
+          y: int) -> None:
+    """Put a smaller frame `picture` into `frame` with its top-left corner at even (x, y)."""
+    picture_h = picture.shape[0] * 2 // 3
+    picture_w = picture.shape[1]
+    for dst, src, scale in zip(planes(frame, width, height),
+                               planes(picture, picture_w, picture_h), (1, 2, 2)):
+        dst[y // scale: y // scale + src.shape[0], x // scale: x // scale + src.shape[1]] = src
+
+
+def fitted_size(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]:
+    """The even size of a width x height picture scaled to fit inside box_w x box_h."""
+    scale = min(box_w / width, box_h / height)
+    return (min(box_w, max(2, 2 * round(width * scale / 2))),
+            min(box_h, max(2, 2 * round(height * scale / 2))))
+
+
+def centred(size: int, box: int) -> int:
+    """The even offset that centres `size` in `box`."""
+    return 2 * ((box - size) // 4)
+
+
 def _half(plane: np.ndarray) -> np.ndarray:
     """2x2 average: full resolution to the 4:2:0 chroma grid."""
     h, w = plane.shape[0] // 2, plane.shape[1] // 2
@@ -94,6 +117,27 @@ def from_image(image: Image.Image, space: ColourSpace) -> np.ndarray:
 def to_video_frame(frame: np.ndarray) -> av.VideoFrame:
     """The frame as PyAV's, ready to encode."""
     return av.VideoFrame.from_ndarray(frame, format="yuv420p")
+
+
+class Scaler:
+    """Resizes pictures to one size (and from one colour space to another), keeping
+    FFmpeg's scaler between calls: setting one up costs more than using it."""
+
+    def __init__(self, width: int, height: int, interpolation: str = "BICUBIC",
+                 source: ColourSpace | None = None, target: ColourSpace | None = None
+                 ) -> None:
+        self.width, self.height = width, height
+        self._options = {"interpolation": interpolation}
+        if source is not None and target is not None and source != target:
+            self._options.update(src_colorspace=source.tag, dst_colorspace=target.tag)
+        self._reformatter = VideoReformatter()
+
+    def __call__(self, picture: av.VideoFrame | np.ndarray) -> np.ndarray:
+        """The picture (a decoded frame, or a yuv420p frame array) at this size."""
+        if isinstance(picture, np.ndarray):
+            picture = to_video_frame(picture)
+        return self._reformatter.reformat(picture, width=self.width, height=self.height,
+                                          format="yuv420p", **self._options).to_ndarray()
 
 
 def mix(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
