@@ -24,6 +24,7 @@ from .models import estimate_cost
 from .settings import Settings
 from .simulator import SimulatorConfig, shared_simulator
 from .stores import HistoryStore, JobRunner, TemplateStore, VideoStore
+from .storyboards import SpotMaker, StoryboardLibrary
 from .templates.library import TemplateLibrary
 
 log = logging.getLogger("kling.services")
@@ -43,6 +44,8 @@ class Studio:
     archive: VideoStore
     templates: TemplateStore
     queue: JobRunner
+    storyboards: StoryboardLibrary
+    spots: SpotMaker
 
     def estimate_cost(self, seconds: float, takes: int = 1) -> float:
         """USD estimate for `takes` videos of `seconds` each, at the configured price."""
@@ -50,6 +53,7 @@ class Studio:
 
     def close(self) -> None:
         """Let running jobs finish, then release connections."""
+        self.spots.shutdown()
         self.queue.shutdown(wait=True)
         self.client.close()
 
@@ -107,6 +111,7 @@ def open_studio(
     if retry_downloads:
         threading.Thread(target=_retry_downloads, args=(archive, history),
                          name="kling-archive-retry", daemon=True).start()
+    storyboards = StoryboardLibrary(settings.data_dir)
     return Studio(
         settings=settings,
         demo=settings.demo,
@@ -115,4 +120,6 @@ def open_studio(
         archive=archive,
         templates=templates,
         queue=queue,
+        storyboards=storyboards,
+        spots=SpotMaker(history, archive, storyboards, settings.data_dir),
     )

@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 #: below it, never one above: a newcomer reads the core bottom up.
 CORE_LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors", "settings", "timing", "render"}),
-    frozenset({"models", "storage"}),
+    frozenset({"models", "storage", "assembly"}),
     frozenset({"billing", "coach", "batch"}),
     frozenset({"history", "templates"}),
     frozenset({"archive", "client", "simulator"}),
-    frozenset({"stores", "jobs"}),
+    frozenset({"stores", "jobs", "storyboards"}),
     frozenset({"services"}),
     frozenset({"cli", "__main__"}),
 )

@@ -9,7 +9,7 @@ from page_text import plain
 
 from tests.conftest import APP
 
-PAGES = ["pages/generate.py", "pages/templates.py", "pages/history.py"]
+PAGES = ["pages/generate.py", "pages/storyboard.py", "pages/templates.py", "pages/history.py"]
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -25,10 +25,6 @@ MAX_TAKES = 4
 MAX_TITLE_CHARS = 80
 MAX_STYLE_CHARS = 200
 MAX_CAPTION_CHARS = 80
-#: Crossfade between shots in the assembled spot, in seconds.
-MAX_CROSSFADE_S = 1.0
-#: How long the optional end card stays on screen, in seconds.
-END_CARD_SECONDS = (1, 3)
 
 
 def new_key() -> str:
@@ -61,12 +57,13 @@ class Shot:
 
 
 @dataclass(frozen=True)
-class EndCard:
-    """The closing card of the spot: a title, a tagline and the logo (kept as a file)."""
+class EndCardPlan:
+    """What the spot's closing card will say (`kling.assembly.EndCard` draws it); an empty
+    title means no end card."""
 
     title: str = ""
     tagline: str = ""
-    seconds: int = 2
+    seconds: float = 2.0
     #: File name of the logo image in the storyboard's folder, if one was uploaded.
     logo: str | None = None
 
@@ -81,7 +78,7 @@ class Storyboard:
     style: str = ""
     shots: tuple[Shot, ...] = ()
     crossfade: float = 0.5
-    end_card: EndCard | None = None
+    end_card: EndCardPlan | None = None
     created_at: str = ""
     updated_at: str = ""
     #: The history id of the last assembled spot.
@@ -172,7 +169,7 @@ class Storyboard:
         values = {k: v for k, v in data.items() if k in known}
         values["shots"] = tuple(Shot.from_dict(s) for s in data.get("shots") or ())
         card = data.get("end_card")
-        values["end_card"] = EndCard(**card) if isinstance(card, dict) else None
+        values["end_card"] = EndCardPlan(**card) if isinstance(card, dict) else None
         return cls(**values)
 
 

@@ -23,6 +23,7 @@ from kling.settings import Settings, SettingsError
 from kling.ui.text import literal
 
 GENERATE_PAGE = "pages/generate.py"
+STORYBOARD_PAGE = "pages/storyboard.py"
 TEMPLATES_PAGE = "pages/templates.py"
 HISTORY_PAGE = "pages/history.py"
 
@@ -45,6 +46,7 @@ def studio_pages() -> list:
     _navigation_built = True
     return [
         st.Page(GENERATE_PAGE, title="Generate", icon=":material/movie:", default=True),
+        st.Page(STORYBOARD_PAGE, title="Storyboard", icon=":material/view_timeline:"),
         st.Page(TEMPLATES_PAGE, title="Templates", icon=":material/library_books:"),
         st.Page(HISTORY_PAGE, title="History", icon=":material/history:"),
     ]
