@@ -214,7 +214,7 @@ def render_shot_fields(studio: Studio, board: Storyboard, number: int) -> None:
     st.text_area(f"Shot {number} prompt", value=shot.prompt, key=key, height=80,
                  placeholder="A sneaker splashes into a pool, slow motion, low tracking shot",
                  on_change=_save_shot, args=(studio, board.id, shot.key, "prompt", key))
-    duration, takes, caption = st.columns([2, 2, 3])
+    duration, takes, caption = st.columns([2, 1.4, 3])
     key = _key(board, "duration", shot.key)
     duration.radio("Duration", DURATIONS, index=DURATIONS.index(shot.duration), key=key,
                    horizontal=True, format_func=lambda d: f"{d} s",

@@ -237,10 +237,12 @@ def _follow(studio: Studio, board: Storyboard, kind: str) -> None:
         spot = studio.storyboards.get(board.id).assembled
         if spot and studio.archive.exists(spot) and (task is None or task.finished):
             st.markdown("**The spot**")
-            play_video(studio.archive, spot, None)
+            player, _ = st.columns([2, 1])
+            with player:
+                play_video(studio.archive, spot, None)
             row = studio.history.get(spot)
             if row:
-                st.caption(f"{float(row.get('video_duration') or 0):.1f} s · kept in History "
+                player.caption(f"{float(row.get('video_duration') or 0):.1f} s · kept in History "
                            f"as {literal(spot)}")
 
 
@@ -283,7 +285,7 @@ def _preview(studio: Studio, spot: str, fmt: str, framing) -> None:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     st.image(buffer.getvalue(), caption=f"{fmt} · shaded: covered by the platform's buttons "
-                                        "and captions", width=220)
+                                        "and captions", width="stretch")
 
 
 def render_deliverables(studio: Studio, board: Storyboard) -> None:
