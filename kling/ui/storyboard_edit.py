@@ -32,6 +32,14 @@ def _key(board: Storyboard, name: str, shot: str = "") -> str:
     return f"sb_{board.id}_{shot}_{name}" if shot else f"sb_{board.id}_{name}"
 
 
+def _bound(key: str, saved: Any) -> str:
+    """`key`, its widget starting from the saved value. A callback that changes the saved
+    value sets the widget's state too, so the widget is given no value of its own."""
+    if key not in st.session_state:
+        st.session_state[key] = saved
+    return key
+
+
 def keep_problem(place: str, text: str) -> None:
     """Say `text` at `place` on the next run (a callback cannot show it itself)."""
     st.session_state[_PROBLEM] = (place, text)
@@ -133,16 +141,15 @@ def _save_field(studio: Studio, board_id: str, name: str, widget: str) -> None:
 def render_settings(studio: Studio, board: Storyboard) -> None:
     """Title, aspect ratio and the style line every shot shares."""
     left, right = st.columns([3, 2])
-    key = _key(board, "title")
-    left.text_input("Title", value=board.title, key=key, max_chars=MAX_TITLE_CHARS,
+    key = _bound(_key(board, "title"), board.title)
+    left.text_input("Title", key=key, max_chars=MAX_TITLE_CHARS,
                     on_change=_save_field, args=(studio, board.id, "title", key))
-    key = _key(board, "ratio")
-    right.radio("Aspect ratio", ASPECT_RATIOS, index=ASPECT_RATIOS.index(board.aspect_ratio),
-                key=key, horizontal=True, on_change=_save_field,
+    key = _bound(_key(board, "ratio"), board.aspect_ratio)
+    right.radio("Aspect ratio", ASPECT_RATIOS, key=key, horizontal=True, on_change=_save_field,
                 args=(studio, board.id, "aspect_ratio", key))
     show_problem("title")
-    key = _key(board, "style")
-    st.text_input("Style", value=board.style, key=key, max_chars=MAX_STYLE_CHARS,
+    key = _bound(_key(board, "style"), board.style)
+    st.text_input("Style", key=key, max_chars=MAX_STYLE_CHARS,
                   placeholder="golden hour light, 35 mm film grain, warm colours",
                   help="Appended to every shot's prompt, so that the shots share one look.",
                   on_change=_save_field, args=(studio, board.id, "style", key))
@@ -168,8 +175,8 @@ def _fill_from_template(studio: Studio, board_id: str, shot_key: str, widget: st
     changed = board.replace_shot(shot_key, prompt=template.preview(), duration=template.duration,
                                  template_id=template.id, template_version=template.version)
     if save(studio, changed, f"shot-{shot_key}"):
-        # The prompt widget shows the saved prompt on the next run.
-        st.session_state.pop(_key(board, "prompt", shot_key), None)
+        st.session_state[_key(board, "prompt", shot_key)] = template.preview()
+        st.session_state[_key(board, "duration", shot_key)] = template.duration
 
 
 def _change_shots(studio: Studio, board_id: str, how: str, shot_key: str = "") -> None:
@@ -210,22 +217,21 @@ def render_shot_fields(studio: Studio, board: Storyboard, number: int) -> None:
                  format_func=lambda i: "Type the prompt yourself" if i == _NO_TEMPLATE
                  else templates[i], on_change=_fill_from_template,
                  args=(studio, board.id, shot.key, key))
-    key = _key(board, "prompt", shot.key)
-    st.text_area(f"Shot {number} prompt", value=shot.prompt, key=key, height=80,
+    key = _bound(_key(board, "prompt", shot.key), shot.prompt)
+    st.text_area(f"Shot {number} prompt", key=key, height=80,
                  placeholder="A sneaker splashes into a pool, slow motion, low tracking shot",
                  on_change=_save_shot, args=(studio, board.id, shot.key, "prompt", key))
     duration, takes, caption = st.columns([2, 1.4, 3])
-    key = _key(board, "duration", shot.key)
-    duration.radio("Duration", DURATIONS, index=DURATIONS.index(shot.duration), key=key,
-                   horizontal=True, format_func=lambda d: f"{d} s",
+    key = _bound(_key(board, "duration", shot.key), shot.duration)
+    duration.radio("Duration", DURATIONS, key=key, horizontal=True, format_func=lambda d: f"{d} s",
                    help=" · ".join(f"{d} s: {DURATION_USES[d]}" for d in DURATIONS),
                    on_change=_save_shot, args=(studio, board.id, shot.key, "duration", key))
-    key = _key(board, "takes", shot.key)
-    takes.number_input("Takes", min_value=1, max_value=MAX_TAKES, value=shot.takes, key=key,
+    key = _bound(_key(board, "takes", shot.key), shot.takes)
+    takes.number_input("Takes", min_value=1, max_value=MAX_TAKES, key=key,
                        help="How many versions to make of this shot (consecutive seeds).",
                        on_change=_save_shot, args=(studio, board.id, shot.key, "takes", key, int))
-    key = _key(board, "caption", shot.key)
-    caption.text_input("Caption", value=shot.caption, key=key, max_chars=MAX_CAPTION_CHARS,
+    key = _bound(_key(board, "caption", shot.key), shot.caption)
+    caption.text_input("Caption", key=key, max_chars=MAX_CAPTION_CHARS,
                        placeholder="Optional lower-third text",
                        on_change=_save_shot, args=(studio, board.id, shot.key, "caption", key))
     show_problem(f"shot-{shot.key}")
