@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from typing import Any, Sequence
 
 from .batch import MAX_BATCH_ROWS
 from .cli import (
-    EXIT_BAD_INPUT, EXIT_FAILED, cmd_batch, cmd_generate, cmd_history, cmd_simulator, fail,
-    terminal_safe,
+    EXIT_BAD_INPUT, EXIT_FAILED, cmd_assemble, cmd_batch, cmd_generate, cmd_history,
+    cmd_inspect, cmd_simulator, fail, terminal_safe,
 )
 from .models import ASPECT_RATIOS, DURATIONS
 from .settings import check_base_url
@@ -46,6 +47,29 @@ def _whole(flag: str, text: str | None, low: int, high: int) -> int | None:
     shown = f" (not '{terminal_safe(raw)}')" if len(raw) <= 20 else ""
     raise ValueError(f"{flag} must be at least {low} and at most {high}, a whole "
                      f"number{shown}.")
+
+
+def _seconds(flag: str, text: str, low: float, high: float) -> float:
+    """A number of seconds within bounds; `ValueError` naming the flag otherwise."""
+    try:
+        value = float(text) if len(text) <= 20 else math.nan
+    except ValueError:
+        value = math.nan
+    if not low <= value <= high:
+        raise ValueError(f"{flag} must be a number of seconds from {low:g} to {high:g}.")
+    return value
+
+
+def _formats(text: str) -> list[str]:
+    """A --formats list: delivery formats by name, comma-separated."""
+    from .assembly.formats import FORMATS
+
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [part for part in chosen if part not in FORMATS]
+    if unknown or not chosen:
+        raise ValueError(f"--formats takes {', '.join(FORMATS)} (comma-separated), not "
+                         f"'{terminal_safe(text[:40])}'.")
+    return chosen
 
 
 def _host(text: str) -> str:
@@ -89,6 +113,21 @@ def build_parser() -> argparse.ArgumentParser:
                       choices=("pending", "succeeded", "failed", "interrupted"))
     hist.add_argument("--limit", default="20", help="rows to list (default 20)")
     hist.set_defaults(func=cmd_history)
+
+    spot = commands.add_parser("assemble", help="one spot from history ids")
+    spot.add_argument("ids", nargs="+", metavar="ID")
+    spot.add_argument("--out", required=True, help="the spot's MP4 file")
+    spot.add_argument("--crossfade", default="0", help="seconds between clips, 0-1")
+    spot.add_argument("--captions", help="text file: one caption per clip, a line each")
+    spot.add_argument("--end-card", help="title of an end card")
+    spot.add_argument("--logo", help="PNG or JPEG for the end card")
+    spot.add_argument("--music", help="MP3, WAV or M4A under the spot")
+    spot.add_argument("--formats", help="also deliver these, e.g. 16:9,9:16,4:5,1:1")
+    spot.set_defaults(func=cmd_assemble)
+
+    inspect = commands.add_parser("inspect", help="the recipe kept in a video's metadata")
+    inspect.add_argument("file")
+    inspect.set_defaults(func=cmd_inspect)
     return parser
 
 
@@ -108,6 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.port = _whole("--port", args.port, 0, 65535)
         if hasattr(args, "host"):
             args.host = _host(args.host)
+        if hasattr(args, "crossfade"):
+            args.crossfade = _seconds("--crossfade", args.crossfade, 0.0, 1.0)
+        if getattr(args, "formats", None):
+            args.formats = _formats(args.formats)
         if getattr(args, "base_url", None):
             args.base_url = check_base_url(args.base_url, "--base-url")
     except ValueError as exc:

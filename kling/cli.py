@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .batch import BatchFileError, new_batch_id, parse_batch, read_batch_file
 from .errors import InvalidRequestError
-from .models import GenerationRequest
+from .models import STUDIO_VERSION, GenerationRequest
 from .settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -232,6 +232,69 @@ def cmd_history(args: argparse.Namespace) -> int:
             return fail(f"cannot write {args.out}: {exc}", EXIT_BAD_INPUT)
         print(terminal_safe(f"Exported {len(frame)} generations to {args.out}"),
               file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Print the recipe a video carries in its metadata."""
+    from .assembly import AssemblyError, read_recipe
+
+    try:
+        recipe = read_recipe(args.file)
+    except AssemblyError as exc:
+        return fail(str(exc), EXIT_BAD_INPUT)
+    if recipe is None:
+        return fail(f"{args.file} carries no Kling Studio recipe", EXIT_BAD_INPUT)
+    print(terminal_safe(json.dumps(recipe, ensure_ascii=False, indent=2), lines=True))
+    return EXIT_OK
+
+
+def _captions(path: str | None, count: int) -> list[str | None] | None:
+    """One caption per line of a text file (an empty line: no caption for that clip)."""
+    if path is None:
+        return None
+    lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+    if len(lines) > count:
+        raise ValueError(f"{path} has {len(lines)} captions for {count} clips")
+    return [line.strip() or None for line in lines] + [None] * (count - len(lines))
+
+
+def cmd_assemble(args: argparse.Namespace) -> int:
+    """One spot from history ids, and its delivery formats beside it."""
+    from .archive import VideoArchive
+    from .assembly import AssemblyError, EndCard, assemble, deliver, read_recipe
+    from .history.store import HistoryLog
+
+    try:
+        settings = Settings.load()
+    except SettingsError as exc:
+        return fail(str(exc), EXIT_BAD_INPUT)
+    history = HistoryLog(settings.data_dir, price_per_second=settings.price_per_second)
+    archive = VideoArchive(settings.data_dir)
+    clips = []
+    for gen_id in args.ids:
+        if not archive.exists(gen_id) or history.get(gen_id) is None:
+            return fail(f"{gen_id} is not a generation with a video in the archive "
+                        f"({settings.data_dir})", EXIT_BAD_INPUT)
+        clips.append(archive.path_for(gen_id))
+    try:
+        captions = _captions(args.captions, len(clips))
+        card = (EndCard(title=args.end_card, logo=args.logo) if args.end_card else None)
+        spot = assemble(clips, args.out, crossfade=args.crossfade, captions=captions,
+                        end_card=card, music=args.music,
+                        recipe={"studio_version": STUDIO_VERSION,
+                                "clips": [read_recipe(p) or {"id": i}
+                                          for p, i in zip(clips, args.ids)]})
+        written = [spot.path]
+        if args.formats:
+            written += deliver(spot.path, Path(args.out).parent, Path(args.out).stem,
+                               {fmt: ("crop", (0.5, 0.5)) for fmt in args.formats})
+    except (AssemblyError, OSError, ValueError) as exc:
+        return fail(str(exc), EXIT_BAD_INPUT)
+    for path in written:
+        print(terminal_safe(str(path)))
+    print(terminal_safe(f"Assembled {len(clips)} clips: {spot.duration:.2f} s, "
+                        f"{spot.width}x{spot.height}"), file=sys.stderr)
     return EXIT_OK
 
 

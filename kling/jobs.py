@@ -29,7 +29,8 @@ from typing import Any, Callable
 from .billing import possibly_billed
 from .errors import KlingError, PossiblyBilledError, RateLimitError
 from .history import new_id
-from .models import MAX_SEED, GenerationRequest, GenerationResult
+from .assembly import AssemblyError, write_recipe
+from .models import MAX_SEED, MODEL_NAME, STUDIO_VERSION, GenerationRequest, GenerationResult
 from .stores import Archiver, GenerationClient, HistoryStore
 
 log = logging.getLogger("kling.jobs")
@@ -369,6 +370,21 @@ class JobQueue:
                      error=str(error), error_kind=error.kind, wait_until=None,
                      history_error=history_error)
 
+    @staticmethod
+    def _write_recipe(job: Job, result: GenerationResult, path: Path) -> None:
+        """Keep how the video was made in its own metadata (a remux, never a re-encode),
+        so the file says it wherever it goes; a file that cannot take it stays as it is."""
+        recipe = {"id": job.id, "prompt": job.request.prompt, "seed": result.seed,
+                  "model": MODEL_NAME, "duration": job.request.duration,
+                  "aspect_ratio": job.request.aspect_ratio, "template_id": job.template_id,
+                  "template_version": job.template_version,
+                  "storyboard_id": job.storyboard_id, "shot": job.shot,
+                  "studio_version": STUDIO_VERSION}
+        try:
+            write_recipe(path, path, recipe)
+        except AssemblyError as err:
+            log.warning("job %s: recipe not written into the video: %s", job.id, err)
+
     def _succeed(self, job: Job, result: GenerationResult) -> None:
         elapsed = self._clock() - job.submitted_at
         # The outcome is logged before the download so that a crash while archiving
@@ -379,6 +395,7 @@ class JobQueue:
         if self._archive is not None:
             try:
                 video_path = self._archive.download(job.id, result.video.url)
+                self._write_recipe(job, result, video_path)
             except KlingError as err:
                 archive_error = str(err)
                 log.warning("job %s: video not archived: %s", job.id, err)
