@@ -208,7 +208,9 @@ class SpotMaker:
         clip_ids = self.clips_for(board, takes)
         paths = [self._archive.path_for(gen_id) for gen_id in clip_ids]
         card = self._end_card(board)
-        recipe = {"prompt": board.title, "style": board.style, "model": MODEL_NAME,
+        spot_id = new_id()
+        recipe = {"id": spot_id, "prompt": board.title, "style": board.style,
+                  "model": MODEL_NAME,
                   "aspect_ratio": board.aspect_ratio, "storyboard_id": board.id,
                   "studio_version": STUDIO_VERSION,
                   "clips": [read_recipe(p) or {"id": gen_id} for p, gen_id in zip(paths, clip_ids)]}
@@ -220,7 +222,6 @@ class SpotMaker:
                 if music:
                     music_path = Path(scratch) / ("music" + Path(music_name).suffix.lower())
                     music_path.write_bytes(music)
-                spot_id = new_id()
                 result = assemble(paths, self._archive.path_for(spot_id),
                                   crossfade=board.crossfade,
                                   captions=[s.caption or None for s in board.shots],

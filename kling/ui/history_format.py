@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from kling.billing import POSSIBLY_BILLED, possibly_billed
+from kling.history.schema import ASSEMBLED_SOURCE
 from kling.ui.text import literal
 
 #: What people call each status (the log's words are for programs).
@@ -145,7 +146,10 @@ def settings_line(row: Mapping[str, Any]) -> str:
     """5 s · 16:9 · seed 42 · 12.3 s inference."""
     parts = [f"{text(row.get('duration'), '?')} s", text(row.get("aspect_ratio"), "?")]
     seed = row.get("seed")
-    parts.append("random seed" if blank(seed) else f"seed {seed}")
+    if row.get("source") == ASSEMBLED_SOURCE:
+        parts.append("spot assembled from a storyboard")
+    else:
+        parts.append("random seed" if blank(seed) else f"seed {seed}")
     if not blank(row.get("inference_s")):
         parts.append(f"{float(row['inference_s']):.1f} s inference")
     return " · ".join(parts)

@@ -2,8 +2,8 @@
 can be done with a selection.
 
 Filters are widgets bound to query parameters (`bind="query-params"`), so a view can be
-shared by its address (`?q=waves&status=Failed&view=Table`). The parameters have the
-names `HistoryQuery.to_params` uses; their values are the labels people see, which is
+shared by its address (`?q=waves&status=Failed&view=Table`); the parameters are the
+widgets' keys (`FILTER_DEFAULTS`) and their values the labels people see, which is
 what Streamlit keeps in the URL for a bound widget. Only one page of rows (12 cards, 50
 table rows) ever becomes widgets, so a log of a hundred thousand generations renders as
 fast as one of a hundred: the core filters the frame, the page slices it.
@@ -12,6 +12,7 @@ fast as one of a hundred: the core filters the frame, the page slices it.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -19,7 +20,9 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from kling.assembly import read_recipe
 from kling.billing import possibly_billed_rows
+from kling.errors import KlingError
 from kling.history import REVIEW_STATUSES, SORTS, STATUSES, HistoryQuery
 from kling.models import ASPECT_RATIOS, DURATIONS
 from kling.services import Studio
@@ -79,6 +82,29 @@ def _rating_option(stars_at_least: int) -> str:
     return "★★★★★ only" if stars_at_least == 5 else f"{'★' * stars_at_least} and up"
 
 
+def _find_by_file(studio: Studio) -> None:
+    """Search for the generation a dropped video file came from, by the recipe it carries."""
+    upload = st.session_state.get("find_file")
+    if upload is None:
+        return
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as copy:
+        copy.write(upload.getvalue())
+        copy.flush()
+        try:
+            recipe = read_recipe(copy.name)
+        except KlingError:
+            recipe = None
+    gen_id = (recipe or {}).get("id")
+    if not isinstance(gen_id, str) or studio.history.get(gen_id) is None:
+        st.session_state["find_file_problem"] = (
+            f"{upload.name} does not say which generation it is (it carries no Kling Studio "
+            "recipe, or its generation is not in this history).")
+        return
+    st.session_state.pop("find_file_problem", None)
+    st.session_state["q"] = gen_id
+    _back_to_first_page()
+
+
 def render_filters(studio: Studio, everything: pd.DataFrame) -> HistoryQuery:
     """The search box and filters; returns the query they describe."""
     bound = {"bind": "query-params", "on_change": _back_to_first_page}
@@ -93,6 +119,14 @@ def render_filters(studio: Studio, everything: pd.DataFrame) -> HistoryQuery:
                                        "never came, so it may have cost money.")
     sort_by = sort.selectbox("Sort by", SORTS, key="sort", format_func=SORT_LABELS.get,
                              **bound)
+    with st.expander("Find a video by its file", icon=":material/video_file:"):
+        st.file_uploader("Drop a video made here", type=["mp4"], key="find_file",
+                         on_change=_find_by_file, args=(studio,),
+                         help="Every video the studio makes carries how it was made; the "
+                              "search then shows its generation.")
+        problem = st.session_state.get("find_file_problem")
+        if problem:
+            st.warning(literal(problem), icon=":material/search_off:")
     with st.expander("More filters", icon=":material/tune:"):
         shape, dates, template, review = st.columns([1, 1, 1.2, 1.4], gap="medium")
         ratios = shape.pills("Aspect ratio", ASPECT_RATIOS, selection_mode="multi",

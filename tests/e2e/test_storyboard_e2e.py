@@ -8,6 +8,7 @@ Every interaction waits for the rerun it starts and is followed by an auto-retry
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import pytest
@@ -72,10 +73,23 @@ def test_storyboard_to_spot_to_formats(page, studio_server):
         "v => v.videoWidth > 0 && v.videoWidth === v.videoHeight)", timeout=30_000)
     with page.expect_download() as event:
         download.click()
-    names = zipfile.ZipFile(io.BytesIO(event.value.path().read_bytes())).namelist()
+    formats = zipfile.ZipFile(io.BytesIO(event.value.path().read_bytes()))
+    names = formats.namelist()
     assert len(names) == 4
     assert {name.split("_")[1] for name in names} == {
         "youtube", "tiktok-reels-shorts", "instagram-feed", "square"}
     assert all(name.startswith("summer-drop_") and name.endswith(".mp4") for name in names)
     page.screenshot(path=str(studio_server.data_dir.parent / "storyboard-formats.png"),
                     full_page=True)
+
+    # A delivered file dropped on History's search finds the spot it was made from.
+    (board_file,) = (studio_server.data_dir / "storyboards").glob("sb-*.json")
+    spot_id = json.loads(board_file.read_text(encoding="utf-8"))["storyboard"]["assembled"]
+    square = studio_server.data_dir.parent / "square.mp4"
+    square.write_bytes(formats.read(next(n for n in names if "_square_" in n)))
+    rerun_after(page, page.get_by_role("link", name="History").click)
+    page.get_by_text("Find a video by its file").click()
+    rerun_after(page, lambda: page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+                .set_input_files(str(square)))
+    expect(page.get_by_role("textbox", name="Search", exact=True)).to_have_value(spot_id)
+    expect(page.get_by_text("1 of 4 generations match")).to_be_visible()
