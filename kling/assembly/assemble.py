@@ -16,6 +16,7 @@ of each is held, so memory does not grow with the number or length of the clips.
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
@@ -29,7 +30,7 @@ from .decode import clip_frames
 from .encoding import Progress, VideoSink, add_video_stream
 from .end_card import EndCard, end_card_image
 from .errors import AssemblyError
-from .media import ClipInfo, probe
+from .media import ClipInfo, describe, open_input, probe
 from .music import MusicTrack, check_music
 from .output import RECIPE_TAG, atomic_output, open_mp4
 from .picture import Overlay, from_image, mix
@@ -88,20 +89,32 @@ def assemble(
     if not clips:
         raise AssemblyError("There are no clips to assemble.")
     check_crossfade(crossfade)
-    infos = [probe(path, f"Clip {number}") for number, path in enumerate(clips, 1)]
-    texts = _caption_texts(captions, len(infos))
-    music_path = check_music(music) if music is not None else None
-    recipe_text = encode_recipe(recipe) if recipe is not None else None
-    cut_only = crossfade == 0 and not any(texts) and end_card is None and music is None
-
-    with atomic_output(out) as temporary:
+    names = [f"Clip {number}" for number in range(1, len(clips) + 1)]
+    with ExitStack() as opened:
+        # Quick opens are enough to check the clips and to copy them; a stream copy reads
+        # its packets from these same files.
+        sources = [opened.enter_context(open_input(path, name, quick=True))
+                   for path, name in zip(clips, names)]
+        infos = [describe(source, path, name)
+                 for source, path, name in zip(sources, clips, names)]
+        texts = _caption_texts(captions, len(infos))
+        music_path = check_music(music) if music is not None else None
+        recipe_text = encode_recipe(recipe) if recipe is not None else None
+        cut_only = crossfade == 0 and not any(texts) and end_card is None and music is None
         if cut_only and can_stream_copy(infos):
-            spans = concatenate(infos, temporary, recipe_text, progress)
+            with atomic_output(out) as temporary:
+                spans = concatenate(infos, sources, temporary, recipe_text, progress)
             result = AssemblyResult(Path(out), spans[-1][1], infos[0].width,
                                     infos[0].height, True, False, spans)
-        else:
-            result = _encode(infos, Path(out), temporary, crossfade, texts, end_card,
-                             music_path, recipe_text, progress)
+            if progress is not None:
+                progress(1.0)
+            return result
+    # Re-encoding needs each clip's colours, and opens each clip again when its turn
+    # comes, so only the ones being mixed are open at once.
+    infos = [probe(path, name) for path, name in zip(clips, names)]
+    with atomic_output(out) as temporary:
+        result = _encode(infos, Path(out), temporary, crossfade, texts, end_card,
+                         music_path, recipe_text, progress)
     if progress is not None:
         progress(1.0)
     return result

@@ -192,3 +192,13 @@ def test_a_clip_of_another_frame_rate_keeps_its_length(media, out, tmp_path):
     assemble([media.clips[0], thirty], out)
     count, rate, _ = decoded_video(out)
     assert rate == RATE and count == 2 * RATE
+
+
+def test_an_output_that_cannot_be_written_is_a_plain_error(media, tmp_path):
+    with pytest.raises(AssemblyError, match="The folder .* does not exist"):
+        assemble(media.clips, tmp_path / "missing" / "spot.mp4")
+    taken = tmp_path / "taken.mp4"
+    taken.mkdir()
+    with pytest.raises(AssemblyError, match="taken.mp4 could not be written"):
+        assemble(media.clips, taken, crossfade=0.25)
+    assert [p.name for p in tmp_path.iterdir()] == ["taken.mp4"]
