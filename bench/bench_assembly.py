@@ -100,8 +100,8 @@ def _ffmpeg_command(clips: list[Path], captions: list[Path], out: Path) -> list[
     return command + [
         "-filter_complex", ";".join(graph), "-map", f"[{last}]", "-an",
         "-c:v", "libx264", "-preset", X264_PRESET, "-crf", str(X264_CRF),
-        "-g", str(KEYFRAME_SECONDS * RATE), "-threads", str(X264_THREADS), "-pix_fmt", "yuv420p", "-movflags", "+faststart",
-        str(out)]
+        "-g", str(KEYFRAME_SECONDS * RATE), "-threads", str(X264_THREADS),
+        "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out)]
 
 
 def _child(paths: list[str], out: str) -> None:

@@ -1,7 +1,7 @@
 """One spot from several clips: `assemble(clips, out, ...)`.
 
-The clips are checked first (each one probed, the music and the logo read), so a bad
-input fails before anything is written. Then either
+The inputs are checked first (every clip opened, the music opened, the captions counted),
+so a bad input fails before anything is written. Then either
 
 - cut-only clips with interchangeable streams and nothing added are stream-copied
   (`concat`: no decoding, the picture untouched), or
@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from itertools import repeat
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -128,14 +129,12 @@ def _encode(infos: list[ClipInfo], out: Path, temporary: Path, crossfade: float,
     width, height, space, rate = first.width // 2 * 2, first.height // 2 * 2, \
         first.space, first.rate
     timeline = plan(infos, rate, crossfade, end_card.seconds if end_card else None)
-    sources: list[Source] = [
-        lambda info=info, length=length: clip_frames(info, width, height, space, rate,
-                                                     length)
-        for info, length in zip(infos, timeline.lengths)]
+    sources: list[Source] = [partial(clip_frames, info, width, height, space, rate, length)
+                             for info, length in zip(infos, timeline.lengths)]
     overlays = [caption_overlay(text, width, height, space) for text in texts]
     if end_card is not None:
         card = from_image(end_card_image(end_card, width, height), space)
-        sources.append(lambda: repeat(card, timeline.lengths[-1]))
+        sources.append(partial(repeat, card, timeline.lengths[-1]))
 
     seconds = timeline.total / rate
     with open_mp4(temporary) as container:

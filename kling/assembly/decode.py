@@ -18,6 +18,7 @@ from .errors import AssemblyError
 from .media import ClipInfo, open_input, reading
 from .picture import ColourSpace, Scaler, blank, centred, fitted_size, paste
 
+
 class Fitter:
     """Turns a clip's decoded frames into `width` x `height` yuv420p frames in `space`:
     as they are when they match, otherwise scaled to fit inside, with black bars if the
@@ -25,8 +26,8 @@ class Fitter:
 
     def __init__(self, width: int, height: int, space: ColourSpace,
                  source_space: ColourSpace) -> None:
-        self.width, self.height, self.space, self.source_space = width, height, space, \
-            source_space
+        self.width, self.height = width, height
+        self.space, self.source_space = space, source_space
         self._scalers: dict[tuple[int, int], Scaler] = {}
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:

@@ -169,8 +169,10 @@ def test_a_stopped_assembly_leaves_nothing_behind(media, out):
 
 def test_bad_inputs_are_plain_errors_and_write_nothing(media, out, tmp_path):
     cases = [
-        (dict(clips=[media.clips[0], media.text_file]), "Clip 2 cannot be read: it is not a video"),
-        (dict(clips=[tmp_path / "gone.mp4"]), "Clip 1 cannot be read: the file does not exist"),
+        (dict(clips=[media.clips[0], media.text_file]),
+         "Clip 2 cannot be read: it is not a video"),
+        (dict(clips=[tmp_path / "gone.mp4"]),
+         "Clip 1 cannot be read: the file does not exist"),
         (dict(clips=media.clips, music=media.png), "The music file cannot be read"),
         (dict(clips=media.clips, music=media.text_file), "not an audio file"),
         (dict(clips=[]), "no clips"),
