@@ -81,7 +81,8 @@ def assemble(
 
     `crossfade` is 0 (cuts) to 1 second; `captions` one text (or None) per clip, burned
     in during that clip; `end_card` is appended after the clips; `music` is an audio
-    file laid under the whole spot with a fade-out (without it the spot is silent);
+    file laid under the whole spot with a fade-out (without it the spot is silent: the
+    clips' own sound, which Kling clips do not have, is not kept);
     `recipe` is kept in the file's metadata. `progress(fraction)` is called as frames
     are written, with 1.0 last once the file is in place; an exception it raises stops
     the assembly and leaves nothing behind. Raises AssemblyError for inputs that cannot
