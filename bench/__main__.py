@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.common import Figure, isolated_settings, table
 
-AREAS = ("client", "simulator", "history", "jobs", "history_page", "load")
+AREAS = ("client", "simulator", "history", "jobs", "history_page", "load", "assembly")
 OUT = Path(__file__).resolve().parent / "results" / "latest.md"
 
 

@@ -1,7 +1,7 @@
 """One spot from several clips: `assemble(clips, out, ...)`.
 
-The clips are checked first (each one probed, the music and the logo read), so a bad
-input fails before anything is written. Then either
+The inputs are checked first (every clip opened, the music opened, the captions counted),
+so a bad input fails before anything is written. Then either
 
 - cut-only clips with interchangeable streams and nothing added are stream-copied
   (`concat`: no decoding, the picture untouched), or
@@ -16,7 +16,9 @@ of each is held, so memory does not grow with the number or length of the clips.
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from itertools import repeat
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -29,7 +31,7 @@ from .decode import clip_frames
 from .encoding import Progress, VideoSink, add_video_stream
 from .end_card import EndCard, end_card_image
 from .errors import AssemblyError
-from .media import ClipInfo, probe
+from .media import ClipInfo, describe, open_input, probe
 from .music import MusicTrack, check_music
 from .output import RECIPE_TAG, atomic_output, open_mp4
 from .picture import Overlay, from_image, mix
@@ -79,7 +81,8 @@ def assemble(
 
     `crossfade` is 0 (cuts) to 1 second; `captions` one text (or None) per clip, burned
     in during that clip; `end_card` is appended after the clips; `music` is an audio
-    file laid under the whole spot with a fade-out (without it the spot is silent);
+    file laid under the whole spot with a fade-out (without it the spot is silent: the
+    clips' own sound, which Kling clips do not have, is not kept);
     `recipe` is kept in the file's metadata. `progress(fraction)` is called as frames
     are written, with 1.0 last once the file is in place; an exception it raises stops
     the assembly and leaves nothing behind. Raises AssemblyError for inputs that cannot
@@ -88,20 +91,32 @@ def assemble(
     if not clips:
         raise AssemblyError("There are no clips to assemble.")
     check_crossfade(crossfade)
-    infos = [probe(path, f"Clip {number}") for number, path in enumerate(clips, 1)]
-    texts = _caption_texts(captions, len(infos))
-    music_path = check_music(music) if music is not None else None
-    recipe_text = encode_recipe(recipe) if recipe is not None else None
-    cut_only = crossfade == 0 and not any(texts) and end_card is None and music is None
-
-    with atomic_output(out) as temporary:
+    names = [f"Clip {number}" for number in range(1, len(clips) + 1)]
+    with ExitStack() as opened:
+        # Quick opens are enough to check the clips and to copy them; a stream copy reads
+        # its packets from these same files.
+        sources = [opened.enter_context(open_input(path, name, quick=True))
+                   for path, name in zip(clips, names)]
+        infos = [describe(source, path, name)
+                 for source, path, name in zip(sources, clips, names)]
+        texts = _caption_texts(captions, len(infos))
+        music_path = check_music(music) if music is not None else None
+        recipe_text = encode_recipe(recipe) if recipe is not None else None
+        cut_only = crossfade == 0 and not any(texts) and end_card is None and music is None
         if cut_only and can_stream_copy(infos):
-            spans = concatenate(infos, temporary, recipe_text, progress)
+            with atomic_output(out) as temporary:
+                spans = concatenate(infos, sources, temporary, recipe_text, progress)
             result = AssemblyResult(Path(out), spans[-1][1], infos[0].width,
                                     infos[0].height, True, False, spans)
-        else:
-            result = _encode(infos, Path(out), temporary, crossfade, texts, end_card,
-                             music_path, recipe_text, progress)
+            if progress is not None:
+                progress(1.0)
+            return result
+    # Re-encoding needs each clip's colours, and opens each clip again when its turn
+    # comes, so only the ones being mixed are open at once.
+    infos = [probe(path, name) for path, name in zip(clips, names)]
+    with atomic_output(out) as temporary:
+        result = _encode(infos, Path(out), temporary, crossfade, texts, end_card,
+                         music_path, recipe_text, progress)
     if progress is not None:
         progress(1.0)
     return result
@@ -115,14 +130,12 @@ def _encode(infos: list[ClipInfo], out: Path, temporary: Path, crossfade: float,
     width, height, space, rate = first.width // 2 * 2, first.height // 2 * 2, \
         first.space, first.rate
     timeline = plan(infos, rate, crossfade, end_card.seconds if end_card else None)
-    sources: list[Source] = [
-        lambda info=info, length=length: clip_frames(info, width, height, space, rate,
-                                                     length)
-        for info, length in zip(infos, timeline.lengths)]
+    sources: list[Source] = [partial(clip_frames, info, width, height, space, rate, length)
+                             for info, length in zip(infos, timeline.lengths)]
     overlays = [caption_overlay(text, width, height, space) for text in texts]
     if end_card is not None:
         card = from_image(end_card_image(end_card, width, height), space)
-        sources.append(lambda: repeat(card, timeline.lengths[-1]))
+        sources.append(partial(repeat, card, timeline.lengths[-1]))
 
     seconds = timeline.total / rate
     with open_mp4(temporary) as container:

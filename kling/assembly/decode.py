@@ -15,8 +15,9 @@ import numpy as np
 from PIL import Image
 
 from .errors import AssemblyError
-from .media import ClipInfo, open_input
+from .media import ClipInfo, open_input, reading
 from .picture import ColourSpace, Scaler, blank, centred, fitted_size, paste
+
 
 class Fitter:
     """Turns a clip's decoded frames into `width` x `height` yuv420p frames in `space`:
@@ -25,8 +26,8 @@ class Fitter:
 
     def __init__(self, width: int, height: int, space: ColourSpace,
                  source_space: ColourSpace) -> None:
-        self.width, self.height, self.space, self.source_space = width, height, space, \
-            source_space
+        self.width, self.height = width, height
+        self.space, self.source_space = space, source_space
         self._scalers: dict[tuple[int, int], Scaler] = {}
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
@@ -57,7 +58,7 @@ def clip_frames(info: ClipInfo, width: int, height: int, space: ColourSpace,
     emitted = 0
     pending: np.ndarray | None = None
     fit = Fitter(width, height, space, info.space)
-    with open_input(info.path, info.name) as container:
+    with open_input(info.path, info.name) as container, reading(info.name):
         stream = container.streams.video[0]
         # Frame threads decode ahead while this thread composes and encodes.
         stream.thread_type = "AUTO"
@@ -80,7 +81,7 @@ def clip_frames(info: ClipInfo, width: int, height: int, space: ColourSpace,
 
 def frame_at(path: str | os.PathLike[str], t: float) -> Image.Image:
     """The picture shown at `t` seconds (the last one if `t` is past the end), as RGB."""
-    with open_input(path, "The video") as container:
+    with open_input(path, "The video") as container, reading("The video"):
         if not container.streams.video:
             raise AssemblyError("The video cannot be read: it has no picture.")
         stream = container.streams.video[0]

@@ -18,7 +18,7 @@ from av.container import OutputContainer
 
 from .encoding import AUDIO_BIT_RATE, AUDIO_CODEC, AUDIO_LAYOUT, AUDIO_RATE
 from .errors import AssemblyError
-from .media import open_input
+from .media import open_input, reading
 
 #: Length of the fade at the end of the spot, in seconds (at most half the spot).
 FADE_OUT_SECONDS = 1.5
@@ -55,7 +55,7 @@ class MusicTrack:
         """The music as float32 (channels, samples) chunks at the output's rate and
         layout, then silence for ever."""
         resampler = av.AudioResampler(format="fltp", layout=AUDIO_LAYOUT, rate=AUDIO_RATE)
-        with open_input(self._path, _NAME, kind="an audio") as source:
+        with open_input(self._path, _NAME, kind="an audio") as source, reading(_NAME):
             if not source.streams.audio:
                 raise AssemblyError(_NOT_AUDIO)
             for frame in source.decode(source.streams.audio[0]):

@@ -26,7 +26,8 @@ RECIPE_TAG = "comment"
 @contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path`, on any error
-    it is removed and `path` is left as it was."""
+    it is removed and `path` is left as it was. A failure to write (a full disk, say)
+    becomes an AssemblyError naming the file."""
     final = Path(path)
     if not final.parent.is_dir():
         raise AssemblyError(f"The folder {final.parent} does not exist.")
@@ -35,6 +36,9 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield temporary
         os.replace(temporary, final)
+    except (OSError, av.FFmpegError) as exc:
+        raise AssemblyError(f"{final.name} could not be written: "
+                            f"{getattr(exc, 'strerror', None) or exc}.") from exc
     finally:
         temporary.unlink(missing_ok=True)
 

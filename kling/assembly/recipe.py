@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 from .errors import AssemblyError
-from .media import open_input
+from .media import open_input, packets
 from .output import RECIPE_TAG, atomic_output, open_mp4
 
 RECIPE_FIELDS = (
@@ -77,7 +77,7 @@ def write_recipe(src: str | os.PathLike[str], dst: str | os.PathLike[str],
             for stream in streams:
                 targets[stream.index] = out.add_stream_from_template(stream)
                 targets[stream.index].metadata.update(stream.metadata)
-            for packet in source.demux(streams):
+            for packet in packets(source, streams, "The video"):
                 if packet.dts is None:  # the demuxer's end-of-stream marker
                     continue
                 packet.stream = targets[packet.stream.index]

@@ -24,7 +24,7 @@ from PIL import Image, ImageFilter
 from .encoding import Progress, VideoSink, add_video_stream
 from .errors import AssemblyError
 from .formats import DeliveryFormat, get_format
-from .media import ClipInfo, open_input, probe
+from .media import ClipInfo, open_input, packets, probe, reading
 from .output import RECIPE_TAG, atomic_output, open_mp4
 from .picture import Scaler, centred, fitted_size, pack, paste, planes
 
@@ -137,10 +137,12 @@ def reframe(spot: str | os.PathLike[str], out: str | os.PathLike[str],
             audio = source.streams.audio[0] if source.streams.audio else None
             audio_out = container.add_stream_from_template(audio) if audio else None
             sink = VideoSink(container, stream, info.rate, total, progress)
-            for packet in source.demux([s for s in (video, audio) if s is not None]):
+            for packet in packets(source, [s for s in (video, audio) if s], "The spot"):
                 if packet.stream is video:
                     # The end-of-stream packet decodes to the frames the decoder still holds.
-                    for frame in packet.decode():
+                    with reading("The spot"):
+                        frames = packet.decode()
+                    for frame in frames:
                         sink.write(framer(frame))
                 elif packet.dts is not None:
                     packet.stream = audio_out

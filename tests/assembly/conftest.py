@@ -8,19 +8,22 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from .support import make_clip, make_wav
+from .support import make_clip, make_wav, transcode_audio
 
 
 @dataclass(frozen=True)
 class Media:
     """Inputs for the tests: three 1 s 320x180 clips of distinct colours with the same
-    codec settings, a portrait clip, a left-red/right-blue clip, music and non-media."""
+    codec settings, a portrait clip, a left-red/right-blue clip, music (WAV, MP3, M4A)
+    and files that are neither."""
 
     clips: tuple[Path, Path, Path]
     portrait: Path
     halves: Path
     short_music: Path
     long_music: Path
+    mp3: Path
+    m4a: Path
     text_file: Path
     png: Path
 
@@ -38,8 +41,10 @@ def media(tmp_path_factory) -> Media:
     text_file.write_text("These are my notes, not a video.\n")
     png = folder / "cover.png"
     Image.new("RGB", (64, 64), (255, 128, 0)).save(png)
-    return Media(clips, portrait, halves, make_wav(folder / "short.wav", 1.2),
-                 make_wav(folder / "long.wav", 6.0), text_file, png)
+    long_music = make_wav(folder / "long.wav", 6.0)
+    return Media(clips, portrait, halves, make_wav(folder / "short.wav", 1.2), long_music,
+                 transcode_audio(long_music, folder / "long.mp3", "libmp3lame"),
+                 transcode_audio(long_music, folder / "long.m4a", "aac"), text_file, png)
 
 
 @pytest.fixture

@@ -55,6 +55,18 @@ def make_wav(path: Path, seconds: float, rate: int = 44_100) -> Path:
     return path
 
 
+def transcode_audio(wav: Path, path: Path, codec: str) -> Path:
+    """The WAV re-encoded with `codec` into `path` (MP3 or M4A, by its suffix)."""
+    with av.open(str(wav)) as source, av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=44_100)
+        stream.layout = "mono"
+        for frame in source.decode(audio=0):
+            frame.pts = None
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
 def video_packets(path: Path) -> list[bytes]:
     with av.open(str(path)) as container:
         return [bytes(p) for p in container.demux(container.streams.video[0])
