@@ -24,6 +24,7 @@ database (a full disk, a damaged file).
     │   ├── MalformedResponseError    an answer not in the documented shape
     │   └── ConnectionFailedError     could not connect; nothing was sent
     ├── PossiblyBilledError           a resend of a possibly billed generation, unconfirmed
+    ├── AssemblyError                 a spot, a format or a recipe could not be made from these files
     └── StorageError                  the studio's own state
         ├── HistoryError              the generation log could not be written
         ├── TemplateError             a template could not be rendered, saved, found or imported
@@ -221,6 +222,19 @@ STATUS_ERRORS: dict[int, type[KlingError]] = {
     429: RateLimitError,
     500: GenerationFailedError,
 }
+
+
+class AssemblyError(KlingError):
+    """A spot, a deliverable or a recipe could not be made or read from these inputs.
+
+    Its message names the file at fault in words a marketing person understands
+    ("Clip 3 cannot be read: it is not a video file."); nothing else is needed to act on it.
+    """
+
+    kind = "assembly"
+    default_message = "The video could not be put together."
+    # The message always says which file is at fault and why; a generic hint adds nothing.
+    default_hint = ""
 
 
 class StorageError(KlingError):

@@ -15,7 +15,7 @@ from .assemble import AssemblyResult, assemble
 from .decode import frame_at
 from .deliverables import deliver, deliverable_name, zip_deliverables
 from .end_card import EndCard
-from .errors import AssemblyError
+from ..errors import AssemblyError
 from .formats import FORMATS, DeliveryFormat, get_format
 from .recipe import RECIPE_FIELDS, read_recipe, write_recipe
 from .reframe import MODES, reframe

@@ -30,7 +30,7 @@ from .concat import can_stream_copy, concatenate
 from .decode import clip_frames
 from .encoding import Progress, VideoSink, add_video_stream
 from .end_card import EndCard, end_card_image
-from .errors import AssemblyError
+from ..errors import AssemblyError
 from .media import ClipInfo, describe, open_input, probe
 from .music import MusicTrack, check_music
 from .output import RECIPE_TAG, atomic_output, open_mp4

@@ -14,7 +14,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from .errors import AssemblyError
+from ..errors import AssemblyError
 from .media import ClipInfo, open_input, reading
 from .picture import ColourSpace, Scaler, blank, centred, fitted_size, paste
 

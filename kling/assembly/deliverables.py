@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from .encoding import Progress
-from .errors import AssemblyError
+from ..errors import AssemblyError
 from .formats import DeliveryFormat, get_format
 from .media import probe
 from .output import atomic_output

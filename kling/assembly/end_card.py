@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
-from .errors import AssemblyError
+from ..errors import AssemblyError
 from .text import font, wrap
 
 END_CARD_MIN_SECONDS, END_CARD_MAX_SECONDS = 1.0, 3.0

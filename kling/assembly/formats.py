@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import AssemblyError
+from ..errors import AssemblyError
 
 
 @dataclass(frozen=True)

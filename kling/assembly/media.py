@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 import av
 from av.container import InputContainer
 
-from .errors import AssemblyError
+from ..errors import AssemblyError
 from .picture import ColourSpace
 
 #: Frame rate assumed for a stream that does not state one.

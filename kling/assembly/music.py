@@ -17,7 +17,7 @@ import numpy as np
 from av.container import OutputContainer
 
 from .encoding import AUDIO_BIT_RATE, AUDIO_CODEC, AUDIO_LAYOUT, AUDIO_RATE
-from .errors import AssemblyError
+from ..errors import AssemblyError
 from .media import open_input, reading
 
 #: Length of the fade at the end of the spot, in seconds (at most half the spot).

@@ -17,7 +17,7 @@ from typing import Iterator
 import av
 from av.container import OutputContainer
 
-from .errors import AssemblyError
+from ..errors import AssemblyError
 
 #: Where the recipe (and any other container-level text) is kept in an MP4.
 RECIPE_TAG = "comment"

@@ -13,7 +13,7 @@ import json
 import os
 from typing import Any
 
-from .errors import AssemblyError
+from ..errors import AssemblyError
 from .media import open_input, packets
 from .output import RECIPE_TAG, atomic_output, open_mp4
 

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from .encoding import Progress, VideoSink, add_video_stream
-from .errors import AssemblyError
+from ..errors import AssemblyError
 from .formats import DeliveryFormat, get_format
 from .media import ClipInfo, open_input, packets, probe, reading
 from .output import RECIPE_TAG, atomic_output, open_mp4

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
 
-from .errors import AssemblyError
+from ..errors import AssemblyError
 from .media import ClipInfo
 
 MAX_CROSSFADE_SECONDS = 1.0

@@ -297,6 +297,9 @@ def render_deliverables(studio: Studio, board: Storyboard) -> None:
     chosen = st.pills("Formats", list(FORMATS), selection_mode="multi",
                       default=list(FORMATS), key=f"sb_formats_{board.id}",
                       format_func=lambda f: FORMATS[f].label)
+    if any(shot.caption for shot in board.shots) or (board.end_card and board.end_card.title):
+        st.caption("Captions and the end card are burned into the spot: a crop to another "
+                   "shape may cut them, a fit with a blurred background keeps them whole.")
     columns = st.columns(max(1, len(chosen or [])))
     for column, fmt in zip(columns, chosen or []):
         with column:
