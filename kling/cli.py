@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .history.stats import HistoryStats
+    from .history.store import HistoryLog
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -198,16 +199,22 @@ def cmd_simulator(args: argparse.Namespace) -> int:
     return main_simulator(args.host, args.port, config)
 
 
+def _history_log() -> tuple[Settings, "HistoryLog"]:
+    """The settings and the history they name (no simulator, no client)."""
+    from .history.store import HistoryLog
+
+    settings = Settings.load()
+    return settings, HistoryLog(settings.data_dir, price_per_second=settings.price_per_second)
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     from .history.export import export_csv, export_json
     from .history.query import HistoryQuery
-    from .history.store import HistoryLog
 
     try:
-        settings = Settings.load()
+        _, log = _history_log()
     except SettingsError as exc:
         return fail(str(exc), EXIT_BAD_INPUT)
-    log = HistoryLog(settings.data_dir, price_per_second=settings.price_per_second)
     query = HistoryQuery(text=args.search or "",
                          statuses=tuple(args.status or ()))
     frame = log.query(query)
@@ -263,13 +270,11 @@ def cmd_assemble(args: argparse.Namespace) -> int:
     """One spot from history ids, and its delivery formats beside it."""
     from .archive import VideoArchive
     from .assembly import AssemblyError, EndCard, assemble, deliver, read_recipe
-    from .history.store import HistoryLog
 
     try:
-        settings = Settings.load()
+        settings, history = _history_log()
     except SettingsError as exc:
         return fail(str(exc), EXIT_BAD_INPUT)
-    history = HistoryLog(settings.data_dir, price_per_second=settings.price_per_second)
     archive = VideoArchive(settings.data_dir)
     clips = []
     for gen_id in args.ids:

@@ -26,6 +26,8 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .yuv import blend, half
+
 FPS = 24
 #: Bumped whenever the picture changes, so that cached renders are not mistaken for new ones.
 RENDER_VERSION = 1
@@ -114,12 +116,6 @@ def _rgb_to_yuv(rgb: np.ndarray) -> np.ndarray:
     return rgb @ matrix.T + np.array([16.0, 128.0, 128.0])
 
 
-def _half(plane: np.ndarray) -> np.ndarray:
-    """2x2 average: full resolution to the 4:2:0 chroma grid."""
-    h, w = plane.shape[0] // 2, plane.shape[1] // 2
-    return plane[: 2 * h, : 2 * w].reshape(h, 2, w, 2).mean(axis=(1, 3))
-
-
 @dataclass(frozen=True)
 class _Layer:
     """A picture blended over the frame at (x, y): out = (dst * keep + add) >> 8 per plane.
@@ -140,9 +136,9 @@ class _Layer:
         yuv = _rgb_to_yuv(rgba[..., :3])
         keep_y = 256.0 - alpha
         add_y = yuv[..., 0] * alpha
-        alpha_c = _half(alpha)
+        alpha_c = half(alpha)
         keep_c = 256.0 - np.rint(alpha_c)
-        add_u, add_v = _half(yuv[..., 1] * alpha), _half(yuv[..., 2] * alpha)
+        add_u, add_v = half(yuv[..., 1] * alpha), half(yuv[..., 2] * alpha)
 
         def u16(a: np.ndarray) -> np.ndarray:
             return np.rint(a).astype(np.uint16)
@@ -152,21 +148,7 @@ class _Layer:
 
     def blend(self, planes: tuple[np.ndarray, np.ndarray, np.ndarray], x: int, y: int) -> None:
         """Blend in place with the top-left corner at (x, y); parts outside are clipped."""
-        for index, plane in enumerate(planes):
-            scale = 1 if index == 0 else 2
-            keep, add = self.keep[index], self.add[index]
-            px, py = x // scale, y // scale
-            x0, y0 = max(px, 0), max(py, 0)
-            x1 = min(px + keep.shape[1], plane.shape[1])
-            y1 = min(py + keep.shape[0], plane.shape[0])
-            if x0 >= x1 or y0 >= y1:
-                continue
-            src = (slice(y0 - py, y1 - py), slice(x0 - px, x1 - px))
-            region = plane[y0:y1, x0:x1]
-            mixed = region * keep[src]
-            mixed += add[src]
-            mixed >>= 8
-            region[...] = mixed
+        blend(planes, self.keep, self.add, x, y)
 
 
 @dataclass(frozen=True)
@@ -338,8 +320,8 @@ class _Scene:
         yuv = _rgb_to_yuv(rgb)
         background = (
             np.rint(yuv[..., 0]).astype(np.uint8),
-            np.rint(_half(yuv[..., 1])).astype(np.uint8),
-            np.rint(_half(yuv[..., 2])).astype(np.uint8),
+            np.rint(half(yuv[..., 1])).astype(np.uint8),
+            np.rint(half(yuv[..., 2])).astype(np.uint8),
         )
         drift = (rng.choice((1, 2)), rng.choice((1, 2)),
                  rng.uniform(0, 2 * math.pi), rng.uniform(0, 2 * math.pi))

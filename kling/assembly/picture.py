@@ -16,6 +16,8 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 from PIL import Image
 
+from ..yuv import blend, half
+
 # FFmpeg's numbers for colour matrices, primaries and transfer curves (AVCOL_*).
 _BT709, _BT470BG, _SMPTE170M = 1, 5, 6
 #: Sources of unknown matrix at least this tall are taken as HD (BT.709), as players do.
@@ -101,16 +103,10 @@ def centred(size: int, box: int) -> int:
     return 2 * ((box - size) // 4)
 
 
-def _half(plane: np.ndarray) -> np.ndarray:
-    """2x2 average: full resolution to the 4:2:0 chroma grid."""
-    h, w = plane.shape[0] // 2, plane.shape[1] // 2
-    return plane[: 2 * h, : 2 * w].reshape(h, 2, w, 2).mean(axis=(1, 3))
-
-
 def from_image(image: Image.Image, space: ColourSpace) -> np.ndarray:
     """A frame showing an RGB picture (even width and height)."""
     yuv = space.to_yuv(np.asarray(image.convert("RGB"), dtype=np.float64))
-    channels = (yuv[..., 0], _half(yuv[..., 1]), _half(yuv[..., 2]))
+    channels = (yuv[..., 0], half(yuv[..., 1]), half(yuv[..., 2]))
     return pack(*(np.clip(np.rint(c), 0, 255).astype(np.uint8) for c in channels))
 
 
@@ -171,30 +167,16 @@ class Overlay:
         rgba = np.asarray(image.convert("RGBA"), dtype=np.float64)
         alpha = np.rint(rgba[..., 3] * (256.0 / 255.0))
         yuv = space.to_yuv(rgba[..., :3])
-        alpha_c = np.rint(_half(alpha))
+        alpha_c = np.rint(half(alpha))
 
         def u16(a: np.ndarray) -> np.ndarray:
             return np.rint(a).astype(np.uint16)
 
         keep_c = u16(256.0 - alpha_c)
         return cls(x, y, (u16(256.0 - alpha), keep_c, keep_c),
-                   (u16(yuv[..., 0] * alpha), u16(_half(yuv[..., 1] * alpha)),
-                    u16(_half(yuv[..., 2] * alpha))))
+                   (u16(yuv[..., 0] * alpha), u16(half(yuv[..., 1] * alpha)),
+                    u16(half(yuv[..., 2] * alpha))))
 
     def blend(self, frame: np.ndarray, width: int, height: int) -> None:
         """Blend onto `frame` in place; parts outside the frame are left out."""
-        for index, plane in enumerate(planes(frame, width, height)):
-            scale = 1 if index == 0 else 2
-            keep, add = self.keep[index], self.add[index]
-            px, py = self.x // scale, self.y // scale
-            x0, y0 = max(px, 0), max(py, 0)
-            x1 = min(px + keep.shape[1], plane.shape[1])
-            y1 = min(py + keep.shape[0], plane.shape[0])
-            if x0 >= x1 or y0 >= y1:
-                continue
-            src = (slice(y0 - py, y1 - py), slice(x0 - px, x1 - px))
-            region = plane[y0:y1, x0:x1]
-            mixed = region * keep[src]
-            mixed += add[src]
-            mixed >>= 8
-            region[...] = mixed
+        blend(planes(frame, width, height), self.keep, self.add, self.x, self.y)
