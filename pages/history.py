@@ -3,7 +3,7 @@
 import streamlit as st
 
 from kling.ui.history_analysis import render_analysis, stats_for
-from kling.ui.history_detail import open_requested_dialog
+from kling.ui.history_dialogs import open_requested_dialog
 from kling.ui.history_export import render_exports
 from kling.ui.history_view import (
     matching_rows, render_empty_log, render_filters, render_gallery, render_summary,

@@ -1,5 +1,8 @@
 """Shared fixtures: every test is isolated from any configured account, gets its own
-data directory and a fast demo simulator."""
+data directory and a fast demo simulator.
+
+`KLING_SECRETS_FILE` (`SECRETS_FILE_SETTING`) points every test, and every process a test
+starts, at an empty secrets file of its own, so `.streamlit/secrets.toml` is never read."""
 
 from __future__ import annotations
 

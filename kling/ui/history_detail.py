@@ -1,8 +1,9 @@
-"""One generation up close, several side by side, and the questions asked before removing.
+"""One generation up close, and the questions asked before removing.
 
 Which dialog is open lives in the URL (`?id=` for one generation, `?compare=a,b` for a
-comparison) so a view can be shared or reloaded, and in session state for the
-confirmations. `open_requested_dialog` opens at most one per run, as Streamlit allows.
+comparison, `kling.ui.history_compare`) so a view can be shared or reloaded, and in
+session state for the confirmations; `kling.ui.history_dialogs` opens at most one per
+run, as Streamlit allows.
 Actions that change the log go through the core (`HistoryLog.annotate`,
 `VideoArchive.delete`, `JobQueue.submit`). A possibly billed generation (`kling.billing`)
 is only made again after a second click on a button that names the cost.
@@ -22,12 +23,12 @@ import streamlit as st
 from kling.archive import VideoArchive
 from kling.errors import KlingError
 from kling.billing import POSSIBLY_BILLED
-from kling.history import MAX_NOTES_CHARS, REVIEW_STATUSES, check_id
+from kling.history import MAX_NOTES_CHARS, REVIEW_STATUSES
 from kling.services import Studio
 from kling.templates import TemplateError
 from kling.ui.history_export import spreadsheet_safe
 from kling.ui.history_format import (
-    PENDING_NOTE, REVIEW_LABELS, badges, blank, differing_settings, facts, is_possibly_billed,
+    PENDING_NOTE, REVIEW_LABELS, badges, blank, facts, is_possibly_billed,
     money_md, possibly_billed_note, settings_line, short, table_height, text, when,
 )
 from kling.ui.state import GENERATE_PAGE, generate_link, open_in_generate
@@ -37,11 +38,9 @@ from kling.ui.video import download_video_button, play_video
 DETAIL_PARAM = "id"
 COMPARE_PARAM = "compare"
 MAX_COMPARE = 4
-_CONFIRM_KEY = "_history_confirm"
+CONFIRM_KEY = "_history_confirm"
 _RERUN_CONFIRM_PREFIX = "_history_rerun_"
 _NOTICES_KEY = "_history_notices"
-_LETTERS = "ABCD"
-_DIFFERENCE_STYLE = "background-color: rgba(255, 189, 69, 0.28); font-weight: 600"
 
 
 # -- opening and closing ----------------------------------------------------------------
@@ -60,17 +59,17 @@ def open_compare(gen_ids: Sequence[str]) -> None:
 
 def ask_to_remove(gen_ids: Sequence[str]) -> None:
     """Ask before removing generations from view (their files stay)."""
-    _close_views()
-    st.session_state[_CONFIRM_KEY] = ("remove", list(gen_ids))
+    close_views()
+    st.session_state[CONFIRM_KEY] = ("remove", list(gen_ids))
 
 
 def ask_to_delete_files(gen_ids: Sequence[str]) -> None:
     """Ask before deleting the archived videos of removed generations."""
-    _close_views()
-    st.session_state[_CONFIRM_KEY] = ("delete", list(gen_ids))
+    close_views()
+    st.session_state[CONFIRM_KEY] = ("delete", list(gen_ids))
 
 
-def _close_views() -> None:
+def close_views() -> None:
     st.query_params.pop(DETAIL_PARAM, None)
     st.query_params.pop(COMPARE_PARAM, None)
     for key in [k for k in st.session_state if str(k).startswith(_RERUN_CONFIRM_PREFIX)]:
@@ -78,38 +77,7 @@ def _close_views() -> None:
 
 
 def _forget_confirmation() -> None:
-    st.session_state.pop(_CONFIRM_KEY, None)
-
-
-def _ids_from_url(name: str) -> list[str]:
-    """Ids in a query parameter; anything that is not one of our ids is ignored."""
-    found = []
-    for part in st.query_params.get(name, "").split(","):
-        try:
-            found.append(check_id(part.strip()))
-        except ValueError:
-            continue
-    return list(dict.fromkeys(found))
-
-
-def open_requested_dialog(studio: Studio, owner: str) -> None:
-    """Open the dialog the URL or a pending question asks for (at most one)."""
-    show_notices()
-    confirmation = st.session_state.get(_CONFIRM_KEY)
-    if confirmation:
-        action, gen_ids = confirmation
-        (_confirm_remove if action == "remove" else _confirm_delete)(studio, gen_ids)
-        return
-    compare = _ids_from_url(COMPARE_PARAM)
-    if compare:
-        _compare_dialog(studio, compare[:MAX_COMPARE])
-        return
-    if DETAIL_PARAM in st.query_params:
-        detail = _ids_from_url(DETAIL_PARAM)
-        if detail:
-            _detail_dialog(studio, detail[0], owner)
-        else:
-            st.warning("That link does not point to a generation.", icon=":material/link_off:")
+    st.session_state.pop(CONFIRM_KEY, None)
 
 
 # -- changing annotations ---------------------------------------------------------------
@@ -407,55 +375,10 @@ def render_detail(studio: Studio, gen_id: str, owner: str) -> None:
     st.code(share_link(gen_id), language=None)
 
 
-@st.dialog("Generation", width="large", on_dismiss=_close_views)
-def _detail_dialog(studio: Studio, gen_id: str, owner: str) -> None:
+@st.dialog("Generation", width="large", on_dismiss=close_views)
+def detail_dialog(studio: Studio, gen_id: str, owner: str) -> None:
     show_notices()
     render_detail(studio, gen_id, owner)
-
-
-# -- comparing --------------------------------------------------------------------------
-
-def comparison_table(rows: list[Mapping[str, Any]], names: Mapping[str, str]) -> pd.DataFrame:
-    """Every fact of 2-4 generations, one column each (A, B, ...)."""
-    described = [facts(row, names) for row in rows]
-    return pd.DataFrame(
-        {f"{_LETTERS[i]}": [fact.value for fact in d] for i, d in enumerate(described)},
-        index=pd.Index([fact.label for fact in described[0]], name="Parameter"),
-    )
-
-
-def render_compare(studio: Studio, gen_ids: Sequence[str]) -> None:
-    """2-4 generations side by side; settings that differ are highlighted."""
-    rows = [row for row in (studio.history.get(i) for i in gen_ids) if row is not None]
-    if len(rows) < 2:
-        st.warning("Choose two to four generations to compare.", icon=":material/compare:")
-        return
-    names = template_names(studio)
-    for letter, row, column in zip(_LETTERS, rows, st.columns(len(rows))):
-        with column:
-            st.markdown(f"**{letter}** · {when(row.get('created_at'))} {badges(row)}")
-            render_media(studio.archive, row, portrait_width=240)
-            st.caption(literal(settings_line(row)))
-            st.text(short(row.get("prompt"), 160))
-            if st.button("Details", key=f"compare-open-{row['id']}",
-                         icon=":material/open_in_full:"):
-                open_detail(row["id"])
-                st.rerun()  # the whole page, so that the other dialog opens
-    differs = differing_settings(rows, names)
-    if differs:
-        st.markdown("**Settings that differ:** " + ", ".join(differs))
-    else:
-        st.markdown("**Same settings** — only the outcome differs.")
-    table = spreadsheet_safe(comparison_table(rows, names))
-    styled = table.style.apply(
-        lambda line: [_DIFFERENCE_STYLE if line.name in differs else ""] * len(line), axis=1)
-    st.dataframe(styled, width="stretch", height=table_height(len(table)),
-                 column_config={"_index": st.column_config.Column(width="medium")})
-
-
-@st.dialog("Compare", width="large", on_dismiss=_close_views)
-def _compare_dialog(studio: Studio, gen_ids: Sequence[str]) -> None:
-    render_compare(studio, gen_ids)
 
 
 # -- confirmations ----------------------------------------------------------------------
@@ -465,7 +388,7 @@ def _plural(count: int, word: str = "generation") -> str:
 
 
 @st.dialog("Remove from view?", on_dismiss=_forget_confirmation)
-def _confirm_remove(studio: Studio, gen_ids: list[str]) -> None:
+def confirm_remove(studio: Studio, gen_ids: list[str]) -> None:
     st.markdown(f"**{_plural(len(gen_ids))}** will no longer show in the gallery, the "
                 "table, the analysis or exports.")
     st.markdown("Nothing is deleted: the videos stay in the archive. Turn on **Show "
@@ -492,7 +415,7 @@ def delete_files(studio: Studio, gen_ids: Sequence[str]) -> int:
 
 
 @st.dialog("Delete video files?", on_dismiss=_forget_confirmation)
-def _confirm_delete(studio: Studio, gen_ids: list[str]) -> None:
+def confirm_delete(studio: Studio, gen_ids: list[str]) -> None:
     archived = [i for i in gen_ids if studio.archive.exists(i)]
     if not archived:
         st.info("None of these have a video file in the archive any more.")
