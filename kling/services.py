@@ -23,7 +23,7 @@ from .jobs import JobQueue
 from .models import estimate_cost
 from .settings import Settings
 from .simulator import SimulatorConfig, shared_simulator
-from .stores import HistoryStore, JobRunner, TemplateStore, VideoStore
+from .stores import HistoryStore, JobRunner, StoryboardStore, TemplateStore, VideoStore
 from .storyboards import SpotMaker, StoryboardLibrary
 from .templates.library import TemplateLibrary
 
@@ -44,7 +44,7 @@ class Studio:
     archive: VideoStore
     templates: TemplateStore
     queue: JobRunner
-    storyboards: StoryboardLibrary
+    storyboards: StoryboardStore
     spots: SpotMaker
 
     def estimate_cost(self, seconds: float, takes: int = 1) -> float:

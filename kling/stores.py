@@ -3,8 +3,8 @@
 The pages, the command line and the job queue talk to these protocols, never to a file
 or a database directly, so that a second backend (PostgreSQL, a bucket, worker
 processes) can stand where today's files stand. The file-backed implementations are
-`kling.history.HistoryLog`, `kling.templates.TemplateLibrary`, `kling.archive.VideoArchive`
-and `kling.jobs.JobQueue`; `kling.services.open_studio` builds them from the settings and
+`kling.history.HistoryLog`, `kling.templates.TemplateLibrary`, `kling.archive.VideoArchive`,
+`kling.storyboards.StoryboardLibrary` and `kling.jobs.JobQueue`; `kling.services.open_studio` builds them from the settings and
 takes any of them as an override.
 
 Each protocol names only what the rest of the studio calls; an implementation may offer
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .history import HistoryQuery, HistoryStats
     from .jobs import Job
     from .models import GenerationRequest, GenerationResult, RateLimit
+    from .storyboards.model import Storyboard
     from .templates import ImportPlan, Template
 
 
@@ -110,6 +111,30 @@ class TemplateStore(Protocol):
 
     def validate(self, fields: Mapping[str, Any],
                  template_id: str | None = None) -> dict[str, str]: ...
+
+
+class StoryboardStore(Protocol):
+    """The storyboards: each saved whole, listed newest first, with its end-card logo."""
+
+    def all(self) -> list[Storyboard]: ...
+
+    def damaged(self) -> list[str]: ...
+
+    def get(self, board_id: str) -> Storyboard: ...
+
+    def save(self, board: Storyboard) -> Storyboard: ...
+
+    def create(self, title: str, *, aspect_ratio: str = "16:9", style: str = "") -> Storyboard: ...
+
+    def rename(self, board_id: str, title: str) -> Storyboard: ...
+
+    def duplicate(self, board_id: str) -> Storyboard: ...
+
+    def delete(self, board_id: str) -> None: ...
+
+    def save_logo(self, board_id: str, data: bytes, file_name: str) -> str: ...
+
+    def logo_path(self, board: Storyboard) -> Path | None: ...
 
 
 class JobRunner(Protocol):

@@ -31,8 +31,7 @@ from ..billing import possibly_billed
 from ..errors import KlingError, StoryboardError
 from ..history.schema import ASSEMBLED_SOURCE, new_id
 from ..models import MAX_SEED, MODEL_NAME, STUDIO_VERSION
-from ..stores import HistoryStore, JobRunner, VideoStore
-from .library import StoryboardLibrary
+from ..stores import HistoryStore, JobRunner, StoryboardStore, VideoStore
 from .model import Shot, Storyboard, problems
 
 log = logging.getLogger("kling.storyboards")
@@ -141,7 +140,7 @@ class SpotMaker:
     in the background (video work is CPU-bound: one at a time keeps the pages quick)."""
 
     def __init__(self, history: HistoryStore, archive: VideoStore,
-                 storyboards: StoryboardLibrary, data_dir: Path) -> None:
+                 storyboards: StoryboardStore, data_dir: Path) -> None:
         self._history, self._archive, self._storyboards = history, archive, storyboards
         self._deliveries = Path(data_dir) / DELIVERIES_FOLDER
         self._tasks: dict[str, SpotTask] = {}

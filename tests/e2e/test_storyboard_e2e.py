@@ -51,15 +51,22 @@ def test_storyboard_to_spot_to_formats(page, studio_server):
         expect(page.get_by_role("textbox", name=f"Shot {index + 1} prompt")).not_to_have_value("")
     commit_text(page.get_by_role("textbox", name="Caption").first, "New drop. Summer 2027",
                 key="Enter")
+    commit_text(page.get_by_role("spinbutton", name="Takes").first, "2", key="Enter")
 
     click_and_wait(page.get_by_role("button", name="Generate all shots"))
-    click_and_wait(page.get_by_role("button", name="Queue 3 takes ($4.20)"))
-    # Each shot's take arrives and is picked for the spot.
+    click_and_wait(page.get_by_role("button", name="Queue 4 takes ($5.60)"))
+    # Every take arrives; one per shot is picked for the spot.
     expect(page.get_by_text("Picked").nth(2)).to_be_visible(timeout=90_000)
+    expect(page.locator("video")).to_have_count(4, timeout=90_000)
+    # The person prefers shot 1's other take.
+    click_and_wait(page.get_by_role("button", name="Use this take"))
+    (board_file,) = (studio_server.data_dir / "storyboards").glob("sb-*.json")
+    board = json.loads(board_file.read_text(encoding="utf-8"))["storyboard"]
+    assert board["shots"][0]["picked"]
 
     click_and_wait(page.get_by_role("button", name="Assemble", exact=True))
     expect(page.get_by_text("kept in History")).to_be_visible(timeout=VIDEO_WORK_MS)
-    spot = page.locator("video").nth(3)  # after the three takes
+    spot = page.locator("video").nth(4)  # after the four takes
     assert_video_plays(spot)
     seconds = spot.evaluate("v => v.duration")
     assert abs(seconds - SPOT_SECONDS) < 0.1, seconds
@@ -83,7 +90,6 @@ def test_storyboard_to_spot_to_formats(page, studio_server):
                     full_page=True)
 
     # A delivered file dropped on History's search finds the spot it was made from.
-    (board_file,) = (studio_server.data_dir / "storyboards").glob("sb-*.json")
     spot_id = json.loads(board_file.read_text(encoding="utf-8"))["storyboard"]["assembled"]
     square = studio_server.data_dir.parent / "square.mp4"
     square.write_bytes(formats.read(next(n for n in names if "_square_" in n)))
@@ -92,4 +98,4 @@ def test_storyboard_to_spot_to_formats(page, studio_server):
     rerun_after(page, lambda: page.locator('[data-testid="stFileUploaderDropzoneInput"]')
                 .set_input_files(str(square)))
     expect(page.get_by_role("textbox", name="Search", exact=True)).to_have_value(spot_id)
-    expect(page.get_by_text("1 of 4 generations match")).to_be_visible()
+    expect(page.get_by_text("1 of 5 generations match")).to_be_visible()  # 4 takes, 1 spot
