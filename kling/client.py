@@ -1,8 +1,8 @@
-"""The HTTP client of the Firemoon Kling 2.1 Master endpoint, and its retry policy.
+"""The HTTP client of the Firemoon Kling 2.1 Master endpoint.
 
 `KlingClient` is the one place the studio talks to Firemoon. It validates a request before
 sending it, sends it over one pooled `requests.Session`, retries only what the server
-surely did not process (`RetryPolicy`), and turns every failure into one exception of the
+surely did not process (`kling.retry.RetryPolicy`), and turns every failure into one exception of the
 `kling.errors` family with a sentence a marketing person can act on.
 
 The API key lives only in the `Authorization` header of outgoing requests. It is never
@@ -15,15 +15,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
 import ssl
 import threading
-import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 import requests
@@ -48,6 +43,7 @@ from .errors import (
     UnreadableResultError,
 )
 from .models import GenerationRequest, GenerationResult, RateLimit
+from .retry import RetryPolicy, Unsent, retry_after_seconds
 from .settings import CREDITS_PATH, MODEL_PATH, Settings, SettingsError, check_base_url
 
 __all__ = ["KlingClient", "RetryPolicy", "error_from_response", "retry_after_seconds"]
@@ -63,146 +59,10 @@ _MAX_QUOTE = 300
 _LOOKUP_READ_TIMEOUT_S = 15.0
 #: The documented answers nest 3 deep; anything past this is not an answer.
 _MAX_JSON_DEPTH = 32
-#: Beyond this many seconds of disagreement the server's `Date` is trusted over our clock
-#: for reset times; below it, `Date`'s one-second resolution would only add error.
-_CLOCK_SKEW_TOLERANCE_S = 5.0
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """When the client sends a request again, and how long it waits first.
-
-    Retried, because the server surely did not process the request (nothing can be
-    billed twice):
-
-    - a failure to connect (refused, address not found, connect timeout): the request
-      never left this machine;
-    - 429 `Rate limit exceeded` (unless `retry_rate_limits` is False): refused before any
-      work was done;
-    - 503 Service Unavailable: the server declined to take the work.
-
-    Never retried, because the request may have been processed and billed: a read
-    timeout, a connection dropped after sending, an answer cut short (all raise
-    `OutcomeUnknownError`), 500 `Generation failed` (`GenerationFailedError`), and every
-    other status, which a resend would not change.
-
-    Each wait is what the server asked for: `Retry-After` (seconds or an HTTP date) and,
-    for 429, the body's `resetAt` (ISO 8601) or `X-RateLimit-Reset` (Unix seconds), in
-    that order. Without a usable answer it is capped exponential backoff with jitter:
-    `min(backoff_cap, backoff_base * 2**n)` scaled by a random 0.75-1.0, so that workers
-    that failed together do not return together.
-
-    Bounds: at most `max_attempts` sends and at most `max_total_wait` seconds of waiting
-    between them. A wait that does not fit the remaining budget is not started: the
-    error is raised at once (a `RateLimitError` carries `retry_after`), so a caller with
-    its own pacing, like the job queue, can wait visibly instead.
-    `RetryPolicy.none()` sends once and never waits. `sleep` is injectable for tests.
-    """
-
-    max_attempts: int = 4
-    max_total_wait: float = 60.0
-    backoff_base: float = 0.5
-    backoff_cap: float = 8.0
-    retry_rate_limits: bool = True
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        if min(self.max_total_wait, self.backoff_base, self.backoff_cap) < 0:
-            raise ValueError("waits must not be negative")
-
-    @classmethod
-    def none(cls) -> "RetryPolicy":
-        """Send once; every failure is raised at once."""
-        return cls(max_attempts=1, max_total_wait=0.0)
-
-    def retries_status(self, status: int) -> bool:
-        """True for the statuses that mean "not processed, ask again later"."""
-        return status == 503 or (status == 429 and self.retry_rate_limits)
-
-    def backoff(self, retry_number: int) -> float:
-        """Seconds before retry `retry_number` (1, 2, ...) when the server named no time."""
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (retry_number - 1))
-        return ceiling * (1 - 0.25 * random.random())
-
-    def next_wait(self, attempt: int, waited: float, asked: float | None) -> float | None:
-        """Seconds to wait before sending again after `attempt` sends, or None to give up.
-
-        `waited` is what earlier retries of this call already slept; `asked` is the wait
-        the server named, if any.
-        """
-        if attempt >= self.max_attempts:
-            return None
-        wait = asked if asked is not None else self.backoff(attempt)
-        if waited + wait > self.max_total_wait:
-            return None
-        return wait
 
 
 # ---------------------------------------------------------------------------------------
 # Reading an answer
-
-
-def _seconds_until(moment: datetime, now: float) -> float:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp() - now
-
-
-def _reference_now(headers: Mapping[str, str], now: float | None) -> float:
-    """Our clock, unless the server's `Date` shows ours is clearly off."""
-    local = time.time() if now is None else now
-    date = headers.get("Date")
-    if not date:
-        return local
-    try:
-        server = parsedate_to_datetime(date).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return local
-    return server if abs(server - local) > _CLOCK_SKEW_TOLERANCE_S else local
-
-
-def _positive(value: float | None) -> float | None:
-    # A reset already past (or a "wait 0") names no usable wait: fall back to backoff
-    # rather than hammer the server in a tight loop.
-    return value if value is not None and math.isfinite(value) and value > 0 else None
-
-
-def retry_after_seconds(
-    headers: Mapping[str, str], body: Any = None, *, now: float | None = None
-) -> float | None:
-    """How long the server asked us to wait, in seconds, or None if it did not say.
-
-    Reads `Retry-After` (delta seconds or an HTTP date); when `body` is given (a 429's
-    parsed JSON), also its `resetAt` (ISO 8601) and then `X-RateLimit-Reset` (Unix
-    seconds). Times in the past count as not said.
-    """
-    reference = _reference_now(headers, now)
-    retry_after = (headers.get("Retry-After") or "").strip()
-    if retry_after:
-        try:
-            return _positive(float(retry_after))
-        except ValueError:
-            pass
-        try:
-            return _positive(_seconds_until(parsedate_to_datetime(retry_after), reference))
-        except (TypeError, ValueError, IndexError, OverflowError):
-            pass
-    if body is None:
-        return None
-    reset_at = body.get("resetAt") if isinstance(body, Mapping) else None
-    if isinstance(reset_at, str):
-        try:
-            return _positive(_seconds_until(datetime.fromisoformat(reset_at), reference))
-        except ValueError:
-            pass
-    try:
-        reset = float(headers.get("X-RateLimit-Reset") or "")
-    except ValueError:
-        return None
-    # Documented as Unix seconds; a small number can only be a delta in seconds.
-    return _positive(reset - reference if reset > 1e9 else reset)
 
 
 #: What `_parse_json` returns for a body that is not JSON.
@@ -338,61 +198,57 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-_BAD_CERTIFICATE = "its security certificate could not be verified"
-
-
-def _never_sent(exc: requests.RequestException, causes: list[BaseException]) -> str | None:
+def _never_sent(exc: requests.RequestException, causes: list[BaseException]) -> Unsent | None:
     """Why the request surely never reached the server, or None if it may have."""
     def has(kind: type[BaseException] | tuple[type[BaseException], ...]) -> bool:
         return any(isinstance(c, kind) for c in causes)
 
-    # Certificates are checked in the TLS handshake, before any byte of the request.
     if has(ssl.SSLCertVerificationError):
-        return _BAD_CERTIFICATE
+        return Unsent.BAD_CERTIFICATE
     if not (isinstance(exc, requests.ConnectTimeout) or has(ConnectTimeoutError)):
         return None
     if has(NameResolutionError):
-        return "the address could not be found"
+        return Unsent.ADDRESS_NOT_FOUND
     if has(ConnectionRefusedError):
-        return "connection refused"
+        return Unsent.REFUSED
     if has(NewConnectionError):
-        return "the connection could not be opened"
-    return "no answer to the connection attempt"
+        return Unsent.NOT_OPENED
+    return Unsent.NO_ANSWER
 
 
 def _transport_failure(
     exc: requests.RequestException, method: str, where: str, attempts: int, read_timeout: float
-) -> tuple[KlingError, bool]:
-    """(error, may retry) for a request that got no complete answer."""
+) -> tuple[KlingError, Unsent | None]:
+    """(error, reason) for a request that got no complete answer: `reason` says why it
+    surely never reached the server when connecting failed, and is None otherwise."""
     causes = _causes(exc)
     reason = _never_sent(exc, causes)
     if reason is not None:
         after = f" after {attempts} attempts" if attempts > 1 else ""
-        # A certificate failure will not heal by itself; retrying only delays the news.
-        return (ConnectionFailedError(f"Could not connect to Firemoon at {where}{after} ({reason})."),
-                reason is not _BAD_CERTIFICATE)
+        return (ConnectionFailedError(
+            f"Could not connect to Firemoon at {where}{after} ({reason.value})."), reason)
     if isinstance(exc, requests.exceptions.ContentDecodingError):
         return MalformedResponseError(
-            "Firemoon's answer could not be decoded (its compression was broken)."), False
+            "Firemoon's answer could not be decoded (its compression was broken)."), None
     if not isinstance(exc, (requests.ConnectionError, requests.Timeout,
                             requests.exceptions.ChunkedEncodingError)):
         # Raised while preparing the request (an invalid URL or header): nothing was sent.
         return ConnectionFailedError(
             f"The request to Firemoon at {where} could not be sent "
-            f"({type(exc).__name__})."), False
+            f"({type(exc).__name__})."), None
     timed_out = isinstance(exc, requests.Timeout) or any(
         isinstance(c, (ReadTimeoutError, TimeoutError)) for c in causes)
     if method != "POST":
         # Nothing is generated or billed by a GET, so the outcome is not in doubt.
         what = "did not answer in time" if timed_out else "closed the connection"
-        return ConnectionFailedError(f"Firemoon {what} at {where}."), False
+        return ConnectionFailedError(f"Firemoon {what} at {where}."), None
     if timed_out:
         return OutcomeUnknownError(
             f"Firemoon did not answer within {read_timeout:g} seconds, so it is unknown "
-            "whether the video was made."), False
+            "whether the video was made."), None
     return OutcomeUnknownError(
         "The connection to Firemoon broke after the request was sent, so it is unknown "
-        "whether the video was made."), False
+        "whether the video was made."), None
 
 
 # ---------------------------------------------------------------------------------------
@@ -631,8 +487,9 @@ class KlingClient:
                     method, url, json=payload, auth=self._auth, timeout=timeout,
                     allow_redirects=False)
             except requests.RequestException as exc:
-                failure, retryable = _transport_failure(
+                failure, unsent = _transport_failure(
                     exc, method, self._where, attempt, timeout[1])
+                retryable = unsent is not None and policy.retries_unsent(unsent)
                 log.debug("%s %s failed on attempt %d: %s",
                           method, url, attempt, type(exc).__name__)
             if failure is None:
