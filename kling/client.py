@@ -35,7 +35,8 @@ from .responses import (
 from .retry import RetryPolicy, retry_after_seconds
 from .settings import CREDITS_PATH, MODEL_PATH, Settings, SettingsError, check_base_url
 
-# Re-exported: the rest of the studio and its tests import these from the client.
+# RetryPolicy is part of the client's signature, and callers import it from here; the two
+# readers stay importable from here as they were before they got their own modules.
 __all__ = ["KlingClient", "RetryPolicy", "error_from_response", "retry_after_seconds"]
 
 log = logging.getLogger("kling.client")
