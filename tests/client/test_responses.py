@@ -6,15 +6,8 @@ from __future__ import annotations
 import pytest
 
 from kling.errors import (
-    AccessDeniedError,
-    AuthenticationError,
-    GenerationFailedError,
-    InsufficientCreditsError,
-    InvalidRequestError,
-    KlingError,
-    MalformedResponseError,
-    NotFoundError,
-    RateLimitError,
+    AccessDeniedError, AuthenticationError, GenerationFailedError, InsufficientCreditsError,
+    InvalidRequestError, KlingError, MalformedResponseError, NotFoundError, RateLimitError,
     ServerError,
 )
 from kling.responses import error_from_response
