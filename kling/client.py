@@ -1,9 +1,11 @@
-"""The HTTP client of the Firemoon Kling 2.1 Master endpoint, and its retry policy.
+"""The HTTP client of the Firemoon Kling 2.1 Master endpoint.
 
 `KlingClient` is the one place the studio talks to Firemoon. It validates a request before
-sending it, sends it over one pooled `requests.Session`, retries only what the server
-surely did not process (`RetryPolicy`), and turns every failure into one exception of the
-`kling.errors` family with a sentence a marketing person can act on.
+sending it, sends it over one pooled `requests.Session` with the bearer key and the
+timeouts, and retries only what `RetryPolicy` (`kling.retry`) says the server surely did
+not process. What an answer, or its absence, means is read by `kling.responses`: every
+failure becomes one exception of the `kling.errors` family with a sentence a marketing
+person can act on.
 
 The API key lives only in the `Authorization` header of outgoing requests. It is never
 part of an exception, a `repr` or a log line; text the server sends back is scrubbed of it
@@ -12,44 +14,29 @@ before the studio shows it.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import random
-import ssl
 import threading
-import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
-from http import HTTPStatus
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    NameResolutionError,
-    NewConnectionError,
-    ReadTimeoutError,
-)
 
-from .errors import (
-    STATUS_ERRORS,
-    ConnectionFailedError,
-    InvalidRequestError,
-    KlingError,
-    MalformedResponseError,
-    OutcomeUnknownError,
-    RateLimitError,
-    ServerError,
-    UnreadableResultError,
-)
+from .errors import KlingError, RateLimitError
 from .models import GenerationRequest, GenerationResult, RateLimit
+from .responses import (
+    balance_from_response,
+    error_from_response,
+    result_from_response,
+    scrub,
+    transport_failure,
+)
+from .retry import RetryPolicy, retry_after_seconds
 from .settings import CREDITS_PATH, MODEL_PATH, Settings, SettingsError, check_base_url
 
+# RetryPolicy is part of the client's signature, and callers import it from here; the two
+# readers stay importable from here as they were before they got their own modules.
 __all__ = ["KlingClient", "RetryPolicy", "error_from_response", "retry_after_seconds"]
 
 log = logging.getLogger("kling.client")
@@ -57,358 +44,8 @@ log = logging.getLogger("kling.client")
 #: Connections are opened lazily, so a pool larger than any sensible
 #: KLING_MAX_CONCURRENCY costs nothing and spares "pool is full" churn.
 _POOL_SIZE = 32
-#: Longest piece of server text quoted in a message (an HTML error page is not a message).
-_MAX_QUOTE = 300
 #: Read timeout of requests that make nothing (the credit balance).
 _LOOKUP_READ_TIMEOUT_S = 15.0
-#: The documented answers nest 3 deep; anything past this is not an answer.
-_MAX_JSON_DEPTH = 32
-#: Beyond this many seconds of disagreement the server's `Date` is trusted over our clock
-#: for reset times; below it, `Date`'s one-second resolution would only add error.
-_CLOCK_SKEW_TOLERANCE_S = 5.0
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """When the client sends a request again, and how long it waits first.
-
-    Retried, because the server surely did not process the request (nothing can be
-    billed twice):
-
-    - a failure to connect (refused, address not found, connect timeout): the request
-      never left this machine;
-    - 429 `Rate limit exceeded` (unless `retry_rate_limits` is False): refused before any
-      work was done;
-    - 503 Service Unavailable: the server declined to take the work.
-
-    Never retried, because the request may have been processed and billed: a read
-    timeout, a connection dropped after sending, an answer cut short (all raise
-    `OutcomeUnknownError`), 500 `Generation failed` (`GenerationFailedError`), and every
-    other status, which a resend would not change.
-
-    Each wait is what the server asked for: `Retry-After` (seconds or an HTTP date) and,
-    for 429, the body's `resetAt` (ISO 8601) or `X-RateLimit-Reset` (Unix seconds), in
-    that order. Without a usable answer it is capped exponential backoff with jitter:
-    `min(backoff_cap, backoff_base * 2**n)` scaled by a random 0.75-1.0, so that workers
-    that failed together do not return together.
-
-    Bounds: at most `max_attempts` sends and at most `max_total_wait` seconds of waiting
-    between them. A wait that does not fit the remaining budget is not started: the
-    error is raised at once (a `RateLimitError` carries `retry_after`), so a caller with
-    its own pacing, like the job queue, can wait visibly instead.
-    `RetryPolicy.none()` sends once and never waits. `sleep` is injectable for tests.
-    """
-
-    max_attempts: int = 4
-    max_total_wait: float = 60.0
-    backoff_base: float = 0.5
-    backoff_cap: float = 8.0
-    retry_rate_limits: bool = True
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        if min(self.max_total_wait, self.backoff_base, self.backoff_cap) < 0:
-            raise ValueError("waits must not be negative")
-
-    @classmethod
-    def none(cls) -> "RetryPolicy":
-        """Send once; every failure is raised at once."""
-        return cls(max_attempts=1, max_total_wait=0.0)
-
-    def retries_status(self, status: int) -> bool:
-        """True for the statuses that mean "not processed, ask again later"."""
-        return status == 503 or (status == 429 and self.retry_rate_limits)
-
-    def backoff(self, retry_number: int) -> float:
-        """Seconds before retry `retry_number` (1, 2, ...) when the server named no time."""
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (retry_number - 1))
-        return ceiling * (1 - 0.25 * random.random())
-
-    def next_wait(self, attempt: int, waited: float, asked: float | None) -> float | None:
-        """Seconds to wait before sending again after `attempt` sends, or None to give up.
-
-        `waited` is what earlier retries of this call already slept; `asked` is the wait
-        the server named, if any.
-        """
-        if attempt >= self.max_attempts:
-            return None
-        wait = asked if asked is not None else self.backoff(attempt)
-        if waited + wait > self.max_total_wait:
-            return None
-        return wait
-
-
-# ---------------------------------------------------------------------------------------
-# Reading an answer
-
-
-def _seconds_until(moment: datetime, now: float) -> float:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp() - now
-
-
-def _reference_now(headers: Mapping[str, str], now: float | None) -> float:
-    """Our clock, unless the server's `Date` shows ours is clearly off."""
-    local = time.time() if now is None else now
-    date = headers.get("Date")
-    if not date:
-        return local
-    try:
-        server = parsedate_to_datetime(date).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return local
-    return server if abs(server - local) > _CLOCK_SKEW_TOLERANCE_S else local
-
-
-def _positive(value: float | None) -> float | None:
-    # A reset already past (or a "wait 0") names no usable wait: fall back to backoff
-    # rather than hammer the server in a tight loop.
-    return value if value is not None and math.isfinite(value) and value > 0 else None
-
-
-def retry_after_seconds(
-    headers: Mapping[str, str], body: Any = None, *, now: float | None = None
-) -> float | None:
-    """How long the server asked us to wait, in seconds, or None if it did not say.
-
-    Reads `Retry-After` (delta seconds or an HTTP date); when `body` is given (a 429's
-    parsed JSON), also its `resetAt` (ISO 8601) and then `X-RateLimit-Reset` (Unix
-    seconds). Times in the past count as not said.
-    """
-    reference = _reference_now(headers, now)
-    retry_after = (headers.get("Retry-After") or "").strip()
-    if retry_after:
-        try:
-            return _positive(float(retry_after))
-        except ValueError:
-            pass
-        try:
-            return _positive(_seconds_until(parsedate_to_datetime(retry_after), reference))
-        except (TypeError, ValueError, IndexError, OverflowError):
-            pass
-    if body is None:
-        return None
-    reset_at = body.get("resetAt") if isinstance(body, Mapping) else None
-    if isinstance(reset_at, str):
-        try:
-            return _positive(_seconds_until(datetime.fromisoformat(reset_at), reference))
-        except ValueError:
-            pass
-    try:
-        reset = float(headers.get("X-RateLimit-Reset") or "")
-    except ValueError:
-        return None
-    # Documented as Unix seconds; a small number can only be a delta in seconds.
-    return _positive(reset - reference if reset > 1e9 else reset)
-
-
-#: What `_parse_json` returns for a body that is not JSON.
-_NOT_JSON: Any = object()
-
-
-def _parse_json(body: bytes | str | None) -> Any:
-    """The JSON value of `body`, or `_NOT_JSON`.
-
-    Never raises: a `JSONDecodeError` keeps the whole body, which must not ride along as
-    the context of an error the studio shows.
-    """
-    try:
-        value = json.loads(body or b"")
-    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError both
-        return _NOT_JSON
-    return value if _depth_within(value, _MAX_JSON_DEPTH) else _NOT_JSON
-
-
-def _depth_within(value: Any, limit: int) -> bool:
-    """True when `value` nests at most `limit` containers deep (checked without recursion,
-    so that a hostile answer cannot exhaust the stack of whatever walks it later)."""
-    level: list[Any] = [value]
-    for _ in range(limit + 1):
-        level = [child for item in level if isinstance(item, (dict, list))
-                 for child in (item.values() if isinstance(item, dict) else item)]
-        if not level:
-            return True
-    return False
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = " ".join(str(value).split())
-    return text if len(text) <= _MAX_QUOTE else text[: _MAX_QUOTE - 1] + "…"
-
-
-def _sentence(text: str) -> str:
-    return text if text.endswith((".", "!", "?", "…")) else text + "."
-
-
-def _status_phrase(status: int) -> str:
-    try:
-        return f"HTTP {status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"HTTP {status}"
-
-
-def error_from_response(
-    status: int,
-    body: bytes | str | Mapping[str, Any] | None,
-    headers: Mapping[str, str],
-    *,
-    now: float | None = None,
-    secret: str | None = None,
-) -> KlingError:
-    """The `KlingError` for an error answer (any status of 300 or more).
-
-    `body` is the raw body or its parsed JSON. Documented statuses get their own class
-    (`STATUS_ERRORS`); other 5xx become `ServerError`, anything else a plain `KlingError`.
-    Every error carries the status, the API's `error`, `message` and `details` when the
-    body is the documented JSON, and a plain-language message; an HTML page from a proxy
-    is never quoted. With `secret` (the API key), every value is scrubbed of it before
-    anything is cut to length, so no part of the key can survive a cut.
-    """
-    data = body if isinstance(body, Mapping) else _parse_json(body)
-    if not isinstance(data, Mapping):
-        data = {}
-    if secret:
-        data = _redact(data, secret)
-        headers = {name: _redact(value, secret) for name, value in headers.items()}
-    api_error = _text(data.get("error"))
-    api_message = _text(data.get("message"))
-    fields: dict[str, Any] = {
-        "status": status, "error": api_error, "api_message": api_message,
-        "details": data.get("details"),
-    }
-    cls = STATUS_ERRORS.get(status)
-    if cls is None and status >= 500:
-        cls = ServerError
-    said = f" Firemoon says: {_sentence(api_message)}" if api_message else ""
-
-    if cls is InvalidRequestError:
-        raw_errors = data.get("errors")
-        errors = [t for t in map(_text, raw_errors) if t] if isinstance(raw_errors, list) else []
-        message = None if errors else (
-            f"{InvalidRequestError.default_message}{said}" if said else None)
-        return InvalidRequestError(message, errors=errors, **fields)
-    if cls is RateLimitError:
-        retry_after = retry_after_seconds(headers, data, now=now)
-        if api_message:
-            message = f"{RateLimitError.default_message} {_sentence(api_message)}"
-        elif retry_after is not None:
-            message = (f"{RateLimitError.default_message} "
-                       f"Try again in {math.ceil(retry_after)} seconds.")
-        else:
-            message = None
-        return RateLimitError(message, retry_after=retry_after, **fields)
-    if cls is ServerError:
-        return ServerError(
-            f"Firemoon's service had a problem ({_status_phrase(status)}).{said}", **fields)
-    if cls is not None:
-        return cls(f"{cls.default_message}{said}" if said else None, **fields)
-    if 300 <= status < 400:
-        location = _text(headers.get("Location")) or "another address"
-        return KlingError(
-            f"Firemoon redirected the request ({_status_phrase(status)}) to {location}.",
-            hint="Set FIREMOON_BASE_URL to the address the API answers at (usually https://).",
-            **fields,
-        )
-    return KlingError(
-        f"Firemoon answered with an unexpected status ({_status_phrase(status)}).{said}",
-        **fields,
-    )
-
-
-# ---------------------------------------------------------------------------------------
-# Failures before an answer
-
-
-def _causes(exc: BaseException) -> list[BaseException]:
-    """`exc` and everything it wraps, through requests' and urllib3's wrapper conventions."""
-    seen: list[BaseException] = []
-    todo: list[Any] = [exc]
-    while todo:
-        item = todo.pop()
-        if isinstance(item, BaseException) and not any(item is s for s in seen):
-            seen.append(item)
-            todo.extend(item.args)
-            todo.extend(getattr(item, name, None)
-                        for name in ("reason", "original_error", "__cause__"))
-    return seen
-
-
-_BAD_CERTIFICATE = "its security certificate could not be verified"
-
-
-def _never_sent(exc: requests.RequestException, causes: list[BaseException]) -> str | None:
-    """Why the request surely never reached the server, or None if it may have."""
-    def has(kind: type[BaseException] | tuple[type[BaseException], ...]) -> bool:
-        return any(isinstance(c, kind) for c in causes)
-
-    # Certificates are checked in the TLS handshake, before any byte of the request.
-    if has(ssl.SSLCertVerificationError):
-        return _BAD_CERTIFICATE
-    if not (isinstance(exc, requests.ConnectTimeout) or has(ConnectTimeoutError)):
-        return None
-    if has(NameResolutionError):
-        return "the address could not be found"
-    if has(ConnectionRefusedError):
-        return "connection refused"
-    if has(NewConnectionError):
-        return "the connection could not be opened"
-    return "no answer to the connection attempt"
-
-
-def _transport_failure(
-    exc: requests.RequestException, method: str, where: str, attempts: int, read_timeout: float
-) -> tuple[KlingError, bool]:
-    """(error, may retry) for a request that got no complete answer."""
-    causes = _causes(exc)
-    reason = _never_sent(exc, causes)
-    if reason is not None:
-        after = f" after {attempts} attempts" if attempts > 1 else ""
-        # A certificate failure will not heal by itself; retrying only delays the news.
-        return (ConnectionFailedError(f"Could not connect to Firemoon at {where}{after} ({reason})."),
-                reason is not _BAD_CERTIFICATE)
-    if isinstance(exc, requests.exceptions.ContentDecodingError):
-        return MalformedResponseError(
-            "Firemoon's answer could not be decoded (its compression was broken)."), False
-    if not isinstance(exc, (requests.ConnectionError, requests.Timeout,
-                            requests.exceptions.ChunkedEncodingError)):
-        # Raised while preparing the request (an invalid URL or header): nothing was sent.
-        return ConnectionFailedError(
-            f"The request to Firemoon at {where} could not be sent "
-            f"({type(exc).__name__})."), False
-    timed_out = isinstance(exc, requests.Timeout) or any(
-        isinstance(c, (ReadTimeoutError, TimeoutError)) for c in causes)
-    if method != "POST":
-        # Nothing is generated or billed by a GET, so the outcome is not in doubt.
-        what = "did not answer in time" if timed_out else "closed the connection"
-        return ConnectionFailedError(f"Firemoon {what} at {where}."), False
-    if timed_out:
-        return OutcomeUnknownError(
-            f"Firemoon did not answer within {read_timeout:g} seconds, so it is unknown "
-            "whether the video was made."), False
-    return OutcomeUnknownError(
-        "The connection to Firemoon broke after the request was sent, so it is unknown "
-        "whether the video was made."), False
-
-
-# ---------------------------------------------------------------------------------------
-# Keeping the key secret
-
-
-def _redact(value: Any, secret: str) -> Any:
-    if isinstance(value, str):
-        return value.replace(secret, "***")
-    if isinstance(value, list):
-        return [_redact(v, secret) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_redact(v, secret) for v in value)
-    if isinstance(value, dict):
-        return {_redact(k, secret): _redact(v, secret) for k, v in value.items()}
-    return value
 
 
 class _BearerAuth(AuthBase):
@@ -428,26 +65,6 @@ class _BearerAuth(AuthBase):
 
     def __repr__(self) -> str:
         return f"_BearerAuth(key={'set' if self._header else 'unset'})"
-
-
-# ---------------------------------------------------------------------------------------
-# The client
-
-
-def _balance_from(data: Any) -> float | None:
-    if not isinstance(data, dict):
-        return None
-    for key in ("balance", "credits", "remaining"):
-        value = data.get(key)
-        if isinstance(value, bool):
-            continue
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            continue
-        if math.isfinite(number):
-            return number
-    return None
 
 
 class KlingClient:
@@ -546,38 +163,22 @@ class KlingClient:
             else:
                 request = GenerationRequest.create(prompt, duration, aspect_ratio, seed)
             response = self._send("POST", self._generate_url, request.to_payload())
-            # Scrubbed before anything reads it: the answer travels into the history,
-            # the pages and `--json`.
-            data = self._redacted(_parse_json(response.content))
-            try:
-                if data is _NOT_JSON:
-                    start = self._redacted(response.content.decode("utf-8", "replace"))
-                    raise MalformedResponseError(
-                        "Firemoon's answer could not be read: the body is not JSON (it "
-                        f"starts with {_text(start[:80]) or 'nothing'!r})")
-                return GenerationResult.parse(data)
-            except MalformedResponseError as err:
-                # A 2xx means the work was accepted: the video may exist and be billed.
-                what = err.message.partition(": ")[2].rstrip(".") or err.message
-                raise UnreadableResultError(
-                    f"{UnreadableResultError.default_message[:-1]} ({what}).",
-                    status=response.status_code) from None
+            return result_from_response(response.status_code, response.content,
+                                        secret=self._secret)
         except KlingError as err:
-            self._scrub(err)
+            scrub(err, self._secret)
             raise
 
     def credits_balance(self) -> float | None:
-        """The account balance, or None when the answer has no recognisable number.
-
-        The shape is not documented: `{"balance": n}`, `{"credits": n}` and
-        `{"remaining": n}` are understood. Error statuses raise like `generate`.
-        """
+        """The account balance, or None when the answer has no recognisable number
+        (`balance_from_response` lists the shapes understood). Error statuses raise like
+        `generate`."""
         try:
             response = self._send("GET", self._credits_url)
         except KlingError as err:
-            self._scrub(err)
+            scrub(err, self._secret)
             raise
-        return _balance_from(_parse_json(response.content))
+        return balance_from_response(response.content)
 
     def close(self) -> None:
         """Release pooled connections (a session passed in is left to its owner)."""
@@ -593,18 +194,6 @@ class KlingClient:
     def __repr__(self) -> str:
         key = "set" if self._secret else "unset"
         return f"KlingClient(base_url={self._base_url!r}, key={key})"
-
-    def _redacted(self, value: Any) -> Any:
-        return _redact(value, self._secret) if self._secret and value is not _NOT_JSON \
-            else value
-
-    def _scrub(self, err: KlingError) -> None:
-        """Replace the key in everything the error says (the server may echo it)."""
-        if not self._secret:
-            return
-        for name, value in vars(err).items():
-            setattr(err, name, _redact(value, self._secret))
-        err.args = _redact(err.args, self._secret)
 
     def _remember_rate_limit(self, headers: Mapping[str, str]) -> None:
         limit = RateLimit.from_headers(headers)
@@ -631,8 +220,9 @@ class KlingClient:
                     method, url, json=payload, auth=self._auth, timeout=timeout,
                     allow_redirects=False)
             except requests.RequestException as exc:
-                failure, retryable = _transport_failure(
+                failure, unsent = transport_failure(
                     exc, method, self._where, attempt, timeout[1])
+                retryable = unsent is not None and policy.retries_unsent(unsent)
                 log.debug("%s %s failed on attempt %d: %s",
                           method, url, attempt, type(exc).__name__)
             if failure is None:

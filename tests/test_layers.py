@@ -21,7 +21,7 @@ CORE_LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"models", "storage", "assembly"}),
     frozenset({"billing", "coach", "batch"}),
     frozenset({"history", "templates"}),
-    frozenset({"archive", "client", "simulator"}),
+    frozenset({"archive", "client", "responses", "retry", "simulator"}),
     frozenset({"stores", "jobs", "storyboards"}),
     frozenset({"services"}),
     frozenset({"cli", "__main__"}),

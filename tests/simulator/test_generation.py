@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from kling.client import RetryPolicy, error_from_response
+from kling.client import RetryPolicy
 from kling.errors import (
     AccessDeniedError,
     AuthenticationError,
@@ -18,6 +18,7 @@ from kling.errors import (
     RateLimitError,
     ServerError,
 )
+from kling.responses import error_from_response
 from kling.settings import CREDITS_PATH
 
 from .support import PROMPT, RATE_HEADERS, client_for, post, video_facts
