@@ -7,7 +7,7 @@ many POSTs reached the server (never two for a request that may have been billed
 the generation's last row in `history.csv` (status, plain-language error, error type,
 HTTP status, prompt and seed exactly as asked, no key).
 
-What the client alone does with each answer is in `test_client.py`; this file is about
+What the client alone does with each answer is in `tests/client/`; this file is about
 the parts together.
 """
 
