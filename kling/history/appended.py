@@ -4,8 +4,8 @@
   full parse of 100,000 rows costs most of a second. When the file is the one last read,
   only grown by whole records (`LogFile.read_appended` says so: same inode, larger, the
   same header and the same 4 KiB before the end of the last read), the appended records
-  are parsed alone, behind the file's own header line (so the same tolerant reader
-  `read_csv` handles quoting, damage and the pandas fast path), typed and merged with the
+  are parsed alone, behind the file's own header line (so the same reader, `read_csv`,
+  handles quoting, NUL and the pandas fast path; `as_log`), typed and merged with the
   annotations alone, and folded in here.
 * **Identical to a full parse.** Every step of a load after choosing each id's last valid
   row is row by row (types, the cost estimate, the annotations), so the appended rows
@@ -16,9 +16,10 @@
   its record's position in the log, which `Loaded` keeps beside the frame.
 * **Anything unusual is a full parse.** The caller parses the whole log again whenever
   the fold would have to guess: another file, a file rewritten, shrunk or migrated, an
-  escaped (earlier) log, a tail torn or damaged (pandas could not read it in one go),
-  a last full read that pandas could not read in one go (where a damaged record ends
-  may depend on what follows it), or another time zone.
+  escaped (earlier) log, a tail torn, damaged or with a row to skip (anything pandas
+  does not read cleanly in one go), a last full read that pandas could not read in one
+  go (where a damaged record ends may depend on what follows it), times that needed
+  nanoseconds (`Loaded`), or another time zone.
 """
 
 from __future__ import annotations
@@ -29,15 +30,38 @@ import numpy as np
 import pandas as pd
 
 
+def as_log(header: bytes, width: int, records: bytes) -> bytes:
+    """Appended `records` as a log that `read_csv` reads as it reads them in the whole
+    file: `header` (the file's, of `width` cells), one record of blank cells, the records.
+
+    The blank record is there because pandas lets the first record after a header have
+    more cells than the header (it keeps that record cut short, and then every record as
+    wide), where a record in the middle of a file with more cells is skipped. With it,
+    every appended record is read as in the middle of the file. `appended_rows` drops it.
+    """
+    return header + b'""' + b"," * (width - 1) + b"\r\n" + records
+
+
+def appended_rows(raw: pd.DataFrame) -> pd.DataFrame:
+    """The rows `read_csv` read from `as_log(...)`: without the blank record."""
+    return raw.iloc[1:].reset_index(drop=True)
+
+
 @dataclass(frozen=True)
 class Loaded:
     """A loaded frame (one row per id, newest first) and each row's sort keys:
     `stamps`, its `created_at` as int64 nanoseconds (NaT as the smallest), and
-    `positions`, where its record is among the log's records."""
+    `positions`, where its record is among the log's records.
+
+    `nanoseconds`: a time column needed them. pandas then reads every time of that
+    column at that resolution, and one past 2262 as unknown, so rows read apart could
+    differ from rows read together: such a frame is never folded into or from.
+    """
 
     frame: pd.DataFrame
     stamps: np.ndarray
     positions: np.ndarray
+    nanoseconds: bool = False
 
 
 def fold(old: Loaded, new: Loaded) -> tuple[Loaded, list[tuple[bool, int, int]]]:

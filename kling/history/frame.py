@@ -34,7 +34,7 @@ from ..billing import UNKNOWN_OUTCOME, possibly_billed_rows
 from ..storage.process import owner_alive
 from ..storage.signature import signature
 from .annotations import annotation_table, merge_annotations
-from .appended import Loaded, fold, splice
+from .appended import Loaded, appended_rows, as_log, fold, splice
 from .csvformat import NOT_BLANK, encode, header_span, is_marked
 from .logfile import LogFile
 from .parse import read_csv
@@ -91,6 +91,7 @@ def prepare(raw: pd.DataFrame, path: Path, price_per_second: float, tz: tzinfo) 
     rank = np.lexsort((keep, stamp))[::-1]
     order = keep[rank]
     columns: dict[str, pd.Series] = {}
+    units: set[str] = set()  # of the times as pandas read them
     for name in dict.fromkeys([*HISTORY_COLUMNS, *raw.columns]):
         if name == "created_at":
             series = created.take(rank)
@@ -107,6 +108,7 @@ def prepare(raw: pd.DataFrame, path: Path, price_per_second: float, tz: tzinfo) 
         elif name in TIME_COLUMNS:
             if name != "created_at":
                 series = pd.to_datetime(series, format="ISO8601", utc=True, errors="coerce")
+            units.add(series.dt.unit)
             series = series.dt.tz_convert(tz).dt.as_unit("us")
         else:
             series = pd.Series(series.fillna("").to_numpy(dtype=object), dtype=object)
@@ -126,7 +128,7 @@ def prepare(raw: pd.DataFrame, path: Path, price_per_second: float, tz: tzinfo) 
         missing_cost &= maybe_billed(frame)
         seconds = pd.to_numeric(frame["duration"], errors="coerce")
         frame.loc[missing_cost, "cost_usd"] = (seconds * price_per_second)[missing_cost]
-    return Loaded(frame, stamp[rank], order)
+    return Loaded(frame, stamp[rank], order, "ns" in units)
 
 
 def maybe_billed(frame: pd.DataFrame) -> pd.Series:
@@ -161,9 +163,9 @@ class FrameCache:
         self._loaded: Loaded | None = None
         #: How many records (valid or not) the loaded log holds.
         self._records = 0
-        #: (where the last read ended, (offset, raw line) of the header, time zone) when
-        #: the next read may be of the appended records alone (`_fold_appended`).
-        self._resume: tuple[Any, tuple[int, bytes], tzinfo] | None = None
+        #: (where the last read ended, (offset, raw line) of the header, its width, time
+        #: zone) when the next read may be of the appended records alone.
+        self._resume: tuple[Any, tuple[int, bytes], int, tzinfo] | None = None
         self._annotations_sig: Any = None
         self._annotation_table: pd.DataFrame | None = None
         self._pending_pos: np.ndarray | None = None
@@ -223,17 +225,19 @@ class FrameCache:
         raw = read_csv(data, self._history.path,
                        numeric=INT_COLUMNS + FLOAT_COLUMNS, report=report)
         tz = local_timezone()
+        loaded = prepare(raw, self._history.path, self._price_per_second, tz)
         self._resume = None
         if report.get("complete") and not report.get("blank"):
             self._history.learn_read()  # the next append need not scan the log
             span = header_span(data) or (0, 0)
             header = data[span[0]: span[1]]
-            if "id" in raw and is_marked(header) and self._history.last_read is not None:
-                self._resume = (self._history.last_read, (span[0], header), tz)
+            if ("id" in raw and is_marked(header) and not loaded.nanoseconds
+                    and self._history.last_read is not None):
+                self._resume = (self._history.last_read, (span[0], header),
+                                len(raw.columns), tz)
         elif report.get("open"):
             self._history.repair_if_idle()  # set a torn last row aside
-        loaded = prepare(raw, self._history.path, self._price_per_second, tz)
-        self._loaded = Loaded(self._merge(loaded.frame), loaded.stamps, loaded.positions)
+        self._loaded = replace(loaded, frame=self._merge(loaded.frame))
         self._records = len(raw)
         self._haystack = None
 
@@ -242,20 +246,23 @@ class FrameCache:
         `kling.history.appended`); False, with nothing changed, where that is not safe."""
         if self._resume is None or self._loaded is None:
             return False
-        since, header, tz = self._resume
+        since, header, width, tz = self._resume
         if local_timezone() != tz:
             return False
         data = self._history.read_appended(since, header)
         if data is None:
             return False
         report: dict[str, bool] = {}
-        raw = read_csv(header[1] + data, self._history.path,
-                       numeric=INT_COLUMNS + FLOAT_COLUMNS, report=report)
+        raw = read_csv(as_log(header[1], width, data), self._history.path,
+                       numeric=INT_COLUMNS + FLOAT_COLUMNS, report=report, clean_only=True)
         if not report.get("complete"):
             return False  # damaged: the whole log is read the careful way
-        self._history.learn_read()
-        self._resume = (self._history.last_read, header, tz)
+        raw = appended_rows(raw)
         appended = prepare(raw, self._history.path, self._price_per_second, tz)
+        if appended.nanoseconds:
+            return False
+        self._history.learn_read()
+        self._resume = (self._history.last_read, header, width, tz)
         if len(appended.frame):
             frame = self._merge(appended.frame)
             new = Loaded(frame, appended.stamps, appended.positions + self._records)
