@@ -9,7 +9,9 @@
   (`history.lock`, `kling.storage.locks`) and writes the whole encoded batch with one
   `os.write` on an `O_APPEND` descriptor, then fsyncs. Readers take no lock: they parse
   complete lines only and leave out a last record whose quotes do not pair up, so a row
-  being written right now is simply not seen yet.
+  being written right now is simply not seen yet. A reader whose last read ended where
+  a record ends can read just what was appended since (`read_appended`), trusted on the
+  same terms as an append's known boundary (below) and only if the file grew.
 * **Safe after a crash.** A crash mid-append leaves the first part of a record. Before
   appending (under the lock) a writer checks that the file ends where a record ends
   (`kling.history.records` tells how), else the last record is torn. The check starts
