@@ -161,7 +161,8 @@ class FrameCache:
         self._history_sig: Any = None
         #: The merged frame, with the sort keys that let appended rows be folded in.
         self._loaded: Loaded | None = None
-        #: How many records (valid or not) the loaded log holds.
+        #: How many rows (valid or not) `read_csv` gave for the loaded log: where the
+        #: positions of appended rows start.
         self._records = 0
         #: (where the last read ended, (offset, raw line) of the header, its width, time
         #: zone) when the next read may be of the appended records alone.
