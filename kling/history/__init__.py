@@ -15,6 +15,7 @@ Each module holds one part of the design, and says why it is as it is:
     parse        the tolerant reader: pandas first, record by record after damage
     annotations  the annotations log and its values
     frame        the loaded frame: typed, merged, cached, interrupted rows decided
+    appended     appended records folded into the loaded frame, not parsed again
     query        filters, search and sort orders
     stats        counts, timings and spend (confirmed apart from possibly billed)
     export       CSV and JSON, safe to open in a spreadsheet

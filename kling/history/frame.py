@@ -3,8 +3,11 @@
 * **Cheap repeated loads.** `load()` is keyed by `(inode, size, mtime_ns)` of both files
   (`kling.storage.signature`) and returns the cached frame (a copy-on-write shallow
   copy, so callers may not corrupt the cache) when neither changed; the pages call it on
-  every rerun. Only a file that changed is parsed again: a new rating re-reads the short
+  every rerun. Only a file that changed is read again: a new rating re-reads the short
   annotations log, never the large history.
+* **Cheap loads while jobs run.** A history that only grew by whole records has just
+  those records parsed and folded into the cached frame (`kling.history.appended`), and
+  the search haystack is folded the same way; anything unusual parses the whole log.
 * **Interrupted, decided on every read.** Nothing in the files changes when a writer
   dies, so which pending rows read as `interrupted` (`kling.history.store` says when) is
   decided again on every read, from the cached pending rows alone; a process seen dead
@@ -18,6 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,7 +34,8 @@ from ..billing import UNKNOWN_OUTCOME, possibly_billed_rows
 from ..storage.process import owner_alive
 from ..storage.signature import signature
 from .annotations import annotation_table, merge_annotations
-from .csvformat import NOT_BLANK, encode
+from .appended import Loaded, appended_rows, as_log, fold, splice
+from .csvformat import NOT_BLANK, encode, header_span, is_marked
 from .logfile import LogFile
 from .parse import read_csv
 from .query import search_haystack
@@ -65,8 +70,9 @@ def local_timezone() -> tzinfo:
     return datetime.now().astimezone().tzinfo or timezone.utc
 
 
-def prepare(raw: pd.DataFrame, path: Path, price_per_second: float) -> pd.DataFrame:
-    """Last state per id, typed and decoded, newest first (columns built once each)."""
+def prepare(raw: pd.DataFrame, path: Path, price_per_second: float, tz: tzinfo) -> Loaded:
+    """Last state per id, typed and decoded, newest first (columns built once each),
+    times in `tz`; with each row's sort keys (`positions` count `raw`'s rows)."""
     n = len(raw)
     blank = pd.Series(np.full(n, "", dtype=object))
     ids = raw["id"].fillna("") if "id" in raw else blank
@@ -84,8 +90,8 @@ def prepare(raw: pd.DataFrame, path: Path, price_per_second: float) -> pd.DataFr
     stamp = created.to_numpy(dtype="datetime64[ns]").astype("int64")
     rank = np.lexsort((keep, stamp))[::-1]
     order = keep[rank]
-    tz = local_timezone()
     columns: dict[str, pd.Series] = {}
+    units: set[str] = set()  # of the times as pandas read them
     for name in dict.fromkeys([*HISTORY_COLUMNS, *raw.columns]):
         if name == "created_at":
             series = created.take(rank)
@@ -102,6 +108,7 @@ def prepare(raw: pd.DataFrame, path: Path, price_per_second: float) -> pd.DataFr
         elif name in TIME_COLUMNS:
             if name != "created_at":
                 series = pd.to_datetime(series, format="ISO8601", utc=True, errors="coerce")
+            units.add(series.dt.unit)
             series = series.dt.tz_convert(tz).dt.as_unit("us")
         else:
             series = pd.Series(series.fillna("").to_numpy(dtype=object), dtype=object)
@@ -121,12 +128,17 @@ def prepare(raw: pd.DataFrame, path: Path, price_per_second: float) -> pd.DataFr
         missing_cost &= maybe_billed(frame)
         seconds = pd.to_numeric(frame["duration"], errors="coerce")
         frame.loc[missing_cost, "cost_usd"] = (seconds * price_per_second)[missing_cost]
-    return frame
+    return Loaded(frame, stamp[rank], order, "ns" in units)
 
 
 def maybe_billed(frame: pd.DataFrame) -> pd.Series:
     """Rows that cost money: successes, and generations that were possibly billed."""
     return (frame["status"] == "succeeded") | possibly_billed_rows(frame)
+
+
+def _haystack(frame: pd.DataFrame) -> np.ndarray:
+    """`search_haystack` as an array, so that appended rows can be spliced in."""
+    return np.array(search_haystack(frame), dtype=object)
 
 
 def _order_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -147,64 +159,136 @@ class FrameCache:
         self._price_per_second = price_per_second
         self._lock = threading.RLock()
         self._history_sig: Any = None
-        self._base: pd.DataFrame | None = None
+        #: The merged frame, with the sort keys that let appended rows be folded in.
+        self._loaded: Loaded | None = None
+        #: How many rows (valid or not) `read_csv` gave for the loaded log: where the
+        #: positions of appended rows start.
+        self._records = 0
+        #: (where the last read ended, (offset, raw line) of the header, its width, time
+        #: zone) when the next read may be of the appended records alone.
+        self._resume: tuple[Any, tuple[int, bytes], int, tzinfo] | None = None
         self._annotations_sig: Any = None
         self._annotation_table: pd.DataFrame | None = None
-        self._merged_key: Any = None
-        self._merged: pd.DataFrame | None = None
         self._pending_pos: np.ndarray | None = None
         self._pending_owner: np.ndarray | None = None
         self._pending_created: np.ndarray | None = None
         self._resolved_key: Any = None
         self._resolved: pd.DataFrame | None = None
         self._id_index: pd.Index | None = None
-        self._haystack: list[str] | None = None
+        self._haystack: np.ndarray | None = None
         self._dead_owners: set[str] = set()
         self._derived: tuple[pd.DataFrame, Any, Any] | None = None
 
     def current(self) -> pd.DataFrame:
         """One row per generation (its latest state), newest first, annotations merged,
-        dead writers' pending rows as interrupted; parsed again only if a file changed."""
+        dead writers' pending rows as interrupted; read again only if a file changed."""
         with self._lock:
+            remerge = self._read_annotations() and self._loaded is not None
             history_sig = signature(self._history.path)
-            if self._base is None or history_sig != self._history_sig:
-                data = self._history.read_complete()
-                report: dict[str, bool] = {}
-                if not data or NOT_BLANK.search(data) is None:  # no file, or only blanks
-                    data = encode(HISTORY_COLUMNS, [], header=True)
-                    report["blank"] = True
-                raw = read_csv(data, self._history.path,
-                               numeric=INT_COLUMNS + FLOAT_COLUMNS, report=report)
-                if report.get("complete") and not report.get("blank"):
-                    self._history.learn_read()  # the next append need not scan the log
-                elif report.get("open"):
-                    self._history.repair_if_idle()  # set a torn last row aside
-                self._base = prepare(raw, self._history.path, self._price_per_second)
+            changed = self._loaded is None or history_sig != self._history_sig
+            if changed:
+                if not self._fold_appended():
+                    self._read_history()  # merged with the new annotations already
+                    remerge = False
                 self._history_sig = history_sig
-            annotations_sig = signature(self._annotations.path)
-            if self._annotation_table is None or annotations_sig != self._annotations_sig:
-                report = {}
-                self._annotation_table = annotation_table(
-                    self._annotations.read_complete(), self._annotations.path, report)
-                if report.get("complete"):
-                    self._annotations.learn_read()
-                elif report.get("open"):
-                    self._annotations.repair_if_idle()
-                self._annotations_sig = annotations_sig
-            merged_key = (self._history_sig, self._annotations_sig)
-            if self._merged is None or merged_key != self._merged_key:
-                merged = _order_columns(merge_annotations(self._base, self._annotation_table))
-                pending = np.flatnonzero((merged["status"] == "pending").to_numpy())
-                self._merged, self._merged_key = merged, merged_key
-                self._pending_pos = pending
-                self._pending_owner = merged["owner"].to_numpy(dtype=object)[pending]
-                created = merged["created_at"].iloc[pending]
-                self._pending_created = (created.dt.tz_convert("UTC").dt.tz_localize(None)
-                                         .to_numpy(dtype="datetime64[ns]")
-                                         .astype("int64") / 1e9)
-                self._resolved, self._resolved_key, self._id_index = None, None, None
-                self._haystack = None
+            if remerge:
+                assert self._loaded is not None
+                # Merging replaces every annotation column, so the merged frame serves
+                # as the frame to merge.
+                self._loaded = replace(self._loaded, frame=self._merge(self._loaded.frame))
+                self._haystack = None  # notes and tags are searched
+            if changed or remerge:
+                self._frame_changed()
             return self._resolve_interrupted()
+
+    def _read_annotations(self) -> bool:
+        """Read the annotations log again if it changed; whether it did."""
+        annotations_sig = signature(self._annotations.path)
+        if self._annotation_table is not None and annotations_sig == self._annotations_sig:
+            return False
+        report: dict[str, bool] = {}
+        self._annotation_table = annotation_table(
+            self._annotations.read_complete(), self._annotations.path, report)
+        if report.get("complete"):
+            self._annotations.learn_read()
+        elif report.get("open"):
+            self._annotations.repair_if_idle()
+        self._annotations_sig = annotations_sig
+        return True
+
+    def _read_history(self) -> None:
+        """Parse the whole history log."""
+        data = self._history.read_complete()
+        report: dict[str, bool] = {}
+        if not data or NOT_BLANK.search(data) is None:  # no file, or only blanks
+            data = encode(HISTORY_COLUMNS, [], header=True)
+            report["blank"] = True
+        raw = read_csv(data, self._history.path,
+                       numeric=INT_COLUMNS + FLOAT_COLUMNS, report=report)
+        tz = local_timezone()
+        loaded = prepare(raw, self._history.path, self._price_per_second, tz)
+        self._resume = None
+        if report.get("complete") and not report.get("blank"):
+            self._history.learn_read()  # the next append need not scan the log
+            span = header_span(data) or (0, 0)
+            header = data[span[0]: span[1]]
+            if ("id" in raw and is_marked(header) and not loaded.nanoseconds
+                    and self._history.last_read is not None):
+                self._resume = (self._history.last_read, (span[0], header),
+                                len(raw.columns), tz)
+        elif report.get("open"):
+            self._history.repair_if_idle()  # set a torn last row aside
+        self._loaded = replace(loaded, frame=self._merge(loaded.frame))
+        self._records = len(raw)
+        self._haystack = None
+
+    def _fold_appended(self) -> bool:
+        """Parse only the records appended since the last read and fold them in (see
+        `kling.history.appended`); False, with nothing changed, where that is not safe."""
+        if self._resume is None or self._loaded is None:
+            return False
+        since, header, width, tz = self._resume
+        if local_timezone() != tz:
+            return False
+        data = self._history.read_appended(since, header)
+        if data is None:
+            return False
+        report: dict[str, bool] = {}
+        raw = read_csv(as_log(header[1], width, data), self._history.path,
+                       numeric=INT_COLUMNS + FLOAT_COLUMNS, report=report, clean_only=True)
+        if not report.get("complete"):
+            return False  # damaged: the whole log is read the careful way
+        raw = appended_rows(raw)
+        appended = prepare(raw, self._history.path, self._price_per_second, tz)
+        if appended.nanoseconds:
+            return False
+        self._history.learn_read()
+        self._resume = (self._history.last_read, header, width, tz)
+        if len(appended.frame):
+            frame = self._merge(appended.frame)
+            new = Loaded(frame, appended.stamps, appended.positions + self._records)
+            self._loaded, runs = fold(self._loaded, new)
+            if self._haystack is not None:
+                self._haystack = splice(self._haystack, _haystack(frame), runs)
+        self._records += len(raw)
+        return True
+
+    def _merge(self, frame: pd.DataFrame) -> pd.DataFrame:
+        assert self._annotation_table is not None
+        return _order_columns(merge_annotations(frame, self._annotation_table))
+
+    def _frame_changed(self) -> None:
+        """Note what the interrupted rows are decided from, in the new merged frame."""
+        assert self._loaded is not None
+        merged = self._loaded.frame
+        pending = np.flatnonzero(merged["status"].to_numpy(dtype=object) == "pending")
+        self._pending_pos = pending
+        self._pending_owner = merged["owner"].to_numpy(dtype=object)[pending]
+        created = merged["created_at"].iloc[pending]
+        self._pending_created = (created.dt.tz_convert("UTC").dt.tz_localize(None)
+                                 .to_numpy(dtype="datetime64[ns]")
+                                 .astype("int64") / 1e9)
+        self._resolved, self._resolved_key, self._id_index = None, None, None
 
     def row(self, gen_id: str) -> pd.Series | None:
         """The current row of one generation; None if unknown."""
@@ -221,12 +305,13 @@ class FrameCache:
             return None
         return frame.iloc[int(position)]
 
-    def searchable(self) -> tuple[pd.DataFrame, list[str]]:
-        """The current frame and its `search_haystack`, built once per change of text."""
+    def searchable(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """The current frame and its `search_haystack`, built once per change of text
+        (appended rows are folded into it)."""
         with self._lock:
             frame = self.current()
             if self._haystack is None:
-                self._haystack = search_haystack(frame)
+                self._haystack = _haystack(frame)
             return frame, self._haystack
 
     def derived(self, key: Hashable, compute: Callable[[pd.DataFrame], T]) -> T:
@@ -241,7 +326,7 @@ class FrameCache:
 
     def _resolve_interrupted(self) -> pd.DataFrame:
         """The merged frame with dead writers' pending rows shown as interrupted."""
-        assert self._merged is not None and self._pending_pos is not None
+        assert self._loaded is not None and self._pending_pos is not None
         assert self._pending_owner is not None and self._pending_created is not None
         now = time.time()
         alive: dict[str, bool | None] = {}
@@ -258,13 +343,14 @@ class FrameCache:
                          for o, late in zip(self._pending_owner, old)], dtype=bool)
         key = tuple(self._pending_pos[dead])
         if self._resolved is None or key != self._resolved_key:
+            merged = self._loaded.frame
             if key:
-                status = self._merged["status"].to_numpy(dtype=object).copy()
+                status = merged["status"].to_numpy(dtype=object).copy()
                 status[list(key)] = "interrupted"
-                resolved = self._merged.copy(deep=False)
+                resolved = merged.copy(deep=False)
                 resolved["status"] = pd.Series(status, dtype=object)
             else:
-                resolved = self._merged
+                resolved = merged
             self._resolved, self._resolved_key = resolved, key
             self._id_index = None
         return self._resolved

@@ -9,7 +9,9 @@
   (`history.lock`, `kling.storage.locks`) and writes the whole encoded batch with one
   `os.write` on an `O_APPEND` descriptor, then fsyncs. Readers take no lock: they parse
   complete lines only and leave out a last record whose quotes do not pair up, so a row
-  being written right now is simply not seen yet.
+  being written right now is simply not seen yet. A reader whose last read ended where
+  a record ends can read just what was appended since (`read_appended`), trusted on the
+  same terms as an append's known boundary (below) and only if the file grew.
 * **Safe after a crash.** A crash mid-append leaves the first part of a record. Before
   appending (under the lock) a writer checks that the file ends where a record ends
   (`kling.history.records` tells how), else the last record is torn. The check starts
@@ -146,10 +148,45 @@ class LogFile:
         return data[:end]
 
     def learn_read(self) -> None:
-        """The last `read_complete()` ended where a record ends (its parse found nothing
-        cut short): remember that, so the next append need not read the file."""
+        """The last `read_complete()` or `read_appended()` ended where a record ends (its
+        parse found nothing cut short): remember that, so the next append need not read
+        the file."""
         if self._read is not None and self._read[2]:
             self._boundary = self._read
+
+    @property
+    def last_read(self) -> tuple[tuple[int, int], int, bytes] | None:
+        """Where the last `read_complete()` or `read_appended()` ended: ((device, inode),
+        offset, the bytes before it), to pass to a later `read_appended()`."""
+        return self._read
+
+    def read_appended(self, since: tuple[tuple[int, int], int, bytes],
+                      header: tuple[int, bytes]) -> bytes | None:
+        """The whole records appended after `since` (a `last_read` that ended where a
+        record ends), if the file is that file grown by whole records; else None.
+
+        None when the file is another one (inode), did not grow (a rewrite in place keeps
+        the size it had, or changes the time only), shrank, holds other bytes before
+        `since` (the 4 KiB kept, one `pread`) or another `header` (offset, raw line), or
+        ends inside a record (torn, or being written: `read_complete` decides those).
+        """
+        key, end, before = since
+        offset, raw = header
+        try:
+            with open(self.path, "rb") as handle:
+                fd = handle.fileno()
+                st = os.fstat(fd)
+                if ((st.st_dev, st.st_ino) != key or st.st_size <= end
+                        or os.pread(fd, len(before), end - len(before)) != before
+                        or os.pread(fd, len(raw), offset) != raw):
+                    return None
+                data = _pread_all(fd, end, st.st_size)
+        except FileNotFoundError:
+            return None
+        if complete_prefix(data) != len(data):
+            return None
+        self._read = (key, end + len(data), (before + data)[-_BOUNDARY_CHECK:])
+        return data
 
     # -- internals ----------------------------------------------------------------------
     def _open(self) -> int:

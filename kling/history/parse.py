@@ -94,7 +94,8 @@ def _decoded(frame: pd.DataFrame, marked: bool, numeric: Sequence[str]) -> pd.Da
 
 
 def read_csv(data: bytes, path: Path, numeric: Sequence[str] = (),
-             report: dict[str, bool] | None = None) -> pd.DataFrame:
+             report: dict[str, bool] | None = None, *,
+             clean_only: bool = False) -> pd.DataFrame:
     """Parse a log (its complete lines); text stays text (object dtype), `numeric`
     columns become float64. A log in the escaped format of earlier versions has its
     text decoded.
@@ -110,6 +111,11 @@ def read_csv(data: bytes, path: Path, numeric: Sequence[str] = (),
     log. `report["complete"]` tells whether pandas read it all in one go, ending where
     a record ends (outside any quoted cell); `report["open"]`, whether a last record
     cut short was left out.
+
+    With `clean_only`, a log that pandas does not read cleanly in one go (a row skipped,
+    or a reason to read record by record) is not read at all: the frame is empty,
+    `report["complete"]` False and nothing is logged (for a caller that then reads the
+    whole file, whose warnings name the right lines).
     """
     report = {} if report is None else report
     report["complete"] = False
@@ -140,20 +146,26 @@ def read_csv(data: bytes, path: Path, numeric: Sequence[str] = (),
                 frame = pd.read_csv(io.BytesIO(data), dtype=object, **options)
                 for name in numeric:
                     if name in frame:
-                        frame[name] = pd.to_numeric(frame[name], errors="coerce")
+                        # float64 as the typed parse gives (whole numbers past 2**53
+                        # included), whichever way this part of a log was read.
+                        frame[name] = pd.to_numeric(frame[name],
+                                                    errors="coerce").astype("float64")
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             log.debug("%s could not be read in one go (%s); reading it record by record",
                       path, str(exc).strip())
             frame = None
     if frame is not None:
-        if _every_record_seen(data, names, frame):
+        if _every_record_seen(data, names, frame) and not (clean_only and caught):
             for warning in caught:
                 log.warning("%s: skipped unreadable rows (kept in the file): %s", path,
                             str(warning.message).strip())
             report["complete"] = True  # pandas ended outside any quoted cell
             return _decoded(frame, marked, numeric)
-        log.warning("%s has a quoted cell that runs into the records after it (an "
-                    "unmatched quote?); reading it record by record", path)
+        if not clean_only:
+            log.warning("%s has a quoted cell that runs into the records after it (an "
+                        "unmatched quote?); reading it record by record", path)
+    if clean_only:
+        return pd.DataFrame()
     return _decoded(_read_records(data, path, numeric, report), marked, numeric)
 
 
