@@ -6,7 +6,7 @@ import streamlit as st
 from kling.ui.sidebar import start_page
 from kling.ui.storyboard_edit import render_add_shot, render_list, render_settings
 from kling.ui.storyboard_make import (
-    render_assembly, render_deliverables, render_generate_all, render_shot,
+    render_assembly, render_deliverables, render_generate_all, render_shots,
 )
 
 studio, owner = start_page()
@@ -24,8 +24,7 @@ with workspace:
     else:
         render_settings(studio, board)
         render_generate_all(studio, board, owner)
-        for number in range(1, len(board.shots) + 1):
-            render_shot(studio, board, number, owner)
+        render_shots(studio, board, owner)
         render_add_shot(studio, board)
         st.subheader("Assemble")
         render_assembly(studio, board)

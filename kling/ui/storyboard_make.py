@@ -95,7 +95,15 @@ def _take_label(take: Take) -> str:
             "interrupted": f":orange-badge[{POSSIBLY_BILLED}]"}.get(take.status, take.status)
 
 
-def render_shot(studio: Studio, board: Storyboard, number: int, owner: str) -> None:
+def render_shots(studio: Studio, board: Storyboard, owner: str) -> None:
+    """Every shot in order, its takes found in the history once for the whole board."""
+    takes = _takes(studio, board)
+    for number in range(1, len(board.shots) + 1):
+        _render_shot(studio, board, number, owner, takes[board.shots[number - 1].key])
+
+
+def _render_shot(studio: Studio, board: Storyboard, number: int, owner: str,
+                 made: list[Take]) -> None:
     """Shot `number`: its fields, its takes (refreshing while any is being made) and the
     button that makes this shot again, leaving the others alone."""
     shot = board.shots[number - 1]
@@ -104,7 +112,7 @@ def render_shot(studio: Studio, board: Storyboard, number: int, owner: str) -> N
         with fields:
             render_shot_fields(studio, board, number)
         with takes_col:
-            running = any(t.status == "pending" for t in _takes(studio, board)[shot.key])
+            running = any(t.status == "pending" for t in made)
 
             @st.fragment(run_every=REFRESH_SECONDS if running else None)
             def takes_panel() -> None:
@@ -115,7 +123,7 @@ def render_shot(studio: Studio, board: Storyboard, number: int, owner: str) -> N
                     st.rerun(scope="app")  # the last take came: the page stops refreshing
 
             takes_panel()
-            st.button(f"Generate shot {number} again" if _takes(studio, board)[shot.key]
+            st.button(f"Generate shot {number} again" if made
                       else f"Generate shot {number}", icon=":material/replay:",
                       key=f"sb_shot_generate_{shot.key}",
                       help=f"{shot.takes} take(s), about "
