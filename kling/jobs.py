@@ -39,10 +39,6 @@ log = logging.getLogger("kling.jobs")
 MAX_RATE_LIMIT_WAIT_S = 15 * 60
 #: Wait used when a 429 names no reset time.
 DEFAULT_RATE_LIMIT_WAIT_S = 5.0
-#: `wait` wakes at least this often (seconds). A signal such as Ctrl+C may be delivered
-#: to a worker thread; the main thread only runs its handler once it wakes, and a wait
-#: without a timeout may never wake.
-_WAKE_S = 0.25
 
 
 class JobStatus(str, Enum):
@@ -266,7 +262,7 @@ class JobQueue:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     break
-                self._finished.wait(_WAKE_S if remaining is None else min(remaining, _WAKE_S))
+                self._finished.wait(remaining)
             return [self._snapshot(self._jobs[i]) for i in job_ids]
 
     def active_count(self, owner: str | None = None) -> int:

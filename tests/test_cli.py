@@ -59,6 +59,12 @@ def cli_env(data_dir: Path, **settings: str) -> dict[str, str]:
                                "PYTHONUNBUFFERED": "1", **settings})
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl+C as a terminal delivers it: a suite started in the background (`cmd &` in a
+    script) passes SIGINT on ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @dataclass
 class Run:
     """One `python -m kling ...` started in the background; `.out` waits for it."""
@@ -72,7 +78,8 @@ class Run:
     def start(cls, args: list[str], data_dir: Path, **settings: str) -> "Run":
         process = subprocess.Popen(
             [sys.executable, "-m", "kling", *args], cwd=ROOT, env=cli_env(data_dir, **settings),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+            preexec_fn=_as_from_a_terminal)
         return cls(args, data_dir, process)
 
     @property
