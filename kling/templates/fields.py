@@ -105,6 +105,18 @@ def coerce_fields(fields: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, 
     return values, problems
 
 
+def coerce_author(raw: Any) -> tuple[str, str | None]:
+    """Who saved a version, as a file or a caller gives it: trimmed text, "" when absent;
+    plus the problem when it is no savable text."""
+    if raw is None:
+        return "", None
+    if not isinstance(raw, str):
+        return "", "Author must be text."
+    if not savable(raw):
+        return "", f"Author {UNSAVABLE}."
+    return " ".join(raw.split()), None
+
+
 def content_of(item: Mapping[str, Any]) -> dict[str, Any]:
     """The editable fields a mapping (a version in a file, a form) holds, and no others."""
     return {key: item[key] for key in CONTENT_FIELDS if key in item}

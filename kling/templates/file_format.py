@@ -5,10 +5,14 @@ The file (and an export, which holds only current versions) looks like:
 
     {"format": "kling-studio-templates", "format_version": 1,
      "templates": [{"id": "tpl-1a2b3c4d5e6f",
-                    "versions": [{"version": 1, "updated_at": "...", "name": "...",
-                                  "category": "...", "description": "...", "body": "...",
+                    "versions": [{"version": 1, "updated_at": "...", "author": "...",
+                                  "name": "...", "category": "...", "description": "...",
+                                  "body": "...",
                                   "variables": [{"name": "...", "default": "...", "hint": "..."}],
                                   "duration": "5", "aspect_ratio": "16:9", "tags": ["..."]}]}]}
+
+`author` is who saved the version; files written before authors were recorded lack it,
+which reads as "" (unknown), so they stay readable in format 1.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .fields import BLANK_CONTENT, coerce_fields, content_of
+from .fields import BLANK_CONTENT, coerce_author, coerce_fields, content_of
 from .model import Template
 from .records import Records
 from .safe_json import Unreadable, load_json
@@ -91,12 +95,16 @@ def versions_from_json(data: bytes) -> Records:
                     or not isinstance(item.get("version"), int):
                 raise Unreadable(f"has no version number at {where}.versions[{number}]")
             values, problems = coerce_fields(content_of(item))
+            author, problem = coerce_author(item.get("author"))
+            if problem:
+                problems["author"] = problem
             if problems:
                 field, problem = next(iter(problems.items()))
                 raise Unreadable(f"has a bad {where}.versions[{number}].{field}: {problem}")
             versions.append(Template(id=entry["id"], **{**BLANK_CONTENT, **values},
                                      version=item["version"],
-                                     updated_at=str(item.get("updated_at", ""))))
+                                     updated_at=str(item.get("updated_at", "")),
+                                     author=author))
         records[entry["id"]] = tuple(versions)
     return records
 
@@ -108,6 +116,6 @@ def versions_to_json(records: Mapping[str, Sequence[Template]]) -> bytes:
         for template in versions:
             item = template.to_dict()
             stored.append({"version": item["version"], "updated_at": item["updated_at"],
-                           **content_of(item)})
+                           "author": item["author"], **content_of(item)})
         entries.append({"id": template_id, "versions": stored})
     return encode_document(entries)

@@ -17,7 +17,7 @@ from typing import Any
 
 from .builtin import BUILTIN_TEMPLATES, BUILTINS_BY_ID
 from ..errors import TemplateError
-from .fields import draft
+from .fields import coerce_author, draft
 from .library_file import LibraryDamage, LibraryFile, Recovery
 from .model import CATEGORIES, FieldChange, Template, changes_between, normalise_tags
 from .records import (
@@ -78,7 +78,8 @@ class TemplateLibrary:
         return self.versions(template_id)[-1]
 
     def versions(self, template_id: str) -> list[Template]:
-        """Every version of a template, oldest first (a built-in has one)."""
+        """Every version of a template, oldest first (a built-in has one), each with its
+        `author` ("" for a built-in, or a version saved before authors were recorded)."""
         if template_id in BUILTINS_BY_ID:
             return [BUILTINS_BY_ID[template_id]]
         versions = self._file.readable().get(template_id)
@@ -142,44 +143,50 @@ class TemplateLibrary:
 
     # -- changing ---------------------------------------------------------------------
 
-    def create(self, **fields: Any) -> Template:
-        """Save a new user template (version 1) and return it.
+    def create(self, *, author: str = "", **fields: Any) -> Template:
+        """Save a new user template (version 1), authored by `author`, and return it.
 
         Fields: name and body are required; category (default "Custom"), description,
         variables (default: one per placeholder, without default), duration, aspect_ratio,
         tags. Raises `TemplateError` with `field_errors` if anything is invalid.
         """
+        author = _checked_author(author)
         with self._file.editing() as records:
             template = _checked(*draft(fields, None), _taken_names(records))
-            return add_template(records, template)
+            return add_template(records, template, author=author)
 
-    def update(self, template_id: str, **fields: Any) -> Template:
-        """Save changed fields of a user template as its next version, and return it.
+    def update(self, template_id: str, *, author: str = "", **fields: Any) -> Template:
+        """Save changed fields of a user template as its next version, authored by
+        `author`, and return it.
 
         Earlier versions are kept. Saving without any change returns the current version
-        and adds none. A changed body without explicit variables brings its variables
-        along. Built-ins cannot be edited.
+        (with its own author) and adds none. A changed body without explicit variables
+        brings its variables along. Built-ins cannot be edited.
         """
+        author = _checked_author(author)
         with self._file.editing() as records:
             current = _editable(records, template_id, "edited")
             changed = _checked(*draft(fields, current),
                                _taken_names(records, exclude=template_id))
             if changed.content() == current.content():
                 return current
-            return add_version(records, current, changed)
+            return add_version(records, current, changed, author=author)
 
-    def duplicate(self, template_id: str, new_name: str | None = None) -> Template:
-        """Copy a template (built-ins too) into a new user template.
+    def duplicate(self, template_id: str, new_name: str | None = None, *,
+                  author: str = "") -> Template:
+        """Copy a template (built-ins too) into a new user template authored by `author`,
+        the person who copied it.
 
         Without `new_name` the copy is called "<name> (copy)", "<name> (copy 2)", ...
         """
+        author = _checked_author(author)
         source = self.get(template_id)
         with self._file.editing() as records:
             taken = _taken_names(records)
             name = new_name if new_name and new_name.strip() else unique_name(
                 source.name, "copy", taken)
             template = _checked(*draft({**source.content(), "name": name}, None), taken)
-            return add_template(records, template)
+            return add_template(records, template, author=author)
 
     def delete(self, template_id: str) -> None:
         """Delete a user template with all its versions. Built-ins cannot be deleted."""
@@ -187,13 +194,14 @@ class TemplateLibrary:
             _editable(records, template_id, "deleted")
             del records[template_id]
 
-    def restore(self, template_id: str, version: int) -> Template:
-        """Make an earlier version current again, as a new version equal to it.
+    def restore(self, template_id: str, version: int, *, author: str = "") -> Template:
+        """Make an earlier version current again, as a new version equal to it, authored by
+        `author`: the one who chose to bring it back (the old version keeps its own author).
 
         Restoring the current version changes nothing and returns it.
         """
         old = self.get_version(template_id, version)
-        return self.update(template_id, **old.content())
+        return self.update(template_id, author=author, **old.content())
 
     # -- recovering a damaged library (see `kling.templates.library_file`) ------------
 
@@ -211,7 +219,8 @@ class TemplateLibrary:
 
     def export_json(self, ids: Iterable[str] | None = None) -> bytes:
         """A JSON file of the current versions of the team's templates, or of `ids`
-        (built-ins included), ready for `preview_import` here or in another studio."""
+        (built-ins included), each with its author, ready for `preview_import` here or in
+        another studio."""
         if ids is None:
             # Refused while damaged: an export of nothing would look like a backup.
             templates = current_versions(self._file.readable("exported"))
@@ -227,19 +236,21 @@ class TemplateLibrary:
         """
         return plan_import(data, self.all())
 
-    def apply_import(self, plan: ImportPlan,
-                     resolution: Mapping[str, str] | None = None) -> list[Template]:
+    def apply_import(self, plan: ImportPlan, resolution: Mapping[str, str] | None = None,
+                     *, author: str = "") -> list[Template]:
         """Add the templates of `plan`, resolving each name conflict as `resolution` says:
         {name: "skip" | "replace" | "rename"}. "replace" saves the imported template as a
-        new version of the existing one; "rename" adds it as "<name> (imported)".
+        new version of the existing one; "rename" adds it as "<name> (imported)". Each is
+        authored as the file says, or by `author` (the importer) when the file names none.
 
         Conflicts are checked again against the library as it is now. All or nothing: if
         any conflict is unresolved or a choice is not allowed, `TemplateError` is raised and
         the library is unchanged. Returns the templates added or replaced.
         """
         choices = choices_of(resolution)
+        author = _checked_author(author)
         with self._file.editing() as records:
-            return merge_import(records, plan, choices)
+            return merge_import(records, plan, choices, author=author)
 
 
 def _taken_names(records: Records, exclude: str | None = None) -> set[str]:
@@ -260,6 +271,13 @@ def _editable(records: Mapping[str, Sequence[Template]], template_id: str,
     if template_id not in records:
         raise _no_such(template_id)
     return records[template_id][-1]
+
+
+def _checked_author(author: str) -> str:
+    author, problem = coerce_author(author)
+    if problem:
+        raise TemplateError(field_errors={"author": problem})
+    return author
 
 
 def _checked(template: Template, problems: dict[str, str], taken: set[str]) -> Template:

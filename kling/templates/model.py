@@ -129,6 +129,10 @@ class Template:
     builtin: bool = False
     version: int = 1
     updated_at: str = ""
+    #: Who saved this version; "" for the built-ins and for versions saved before authors
+    #: were recorded. Left out of `content()`: the same fields saved by someone else are no
+    #: change, so they make no new version.
+    author: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "variables", tuple(self.variables))
@@ -195,7 +199,7 @@ class Template:
             "variables": [variable.to_dict() for variable in self.variables],
             "duration": self.duration, "aspect_ratio": self.aspect_ratio,
             "tags": list(self.tags), "builtin": self.builtin, "version": self.version,
-            "updated_at": self.updated_at,
+            "updated_at": self.updated_at, "author": self.author,
         }
 
 

@@ -38,16 +38,20 @@ def _new_id(records: Mapping[str, object]) -> str:
             return template_id
 
 
-def add_template(records: Records, template: Template) -> Template:
-    """Add `template` as a new team template (a fresh id, version 1) and return it."""
-    added = replace(template, id=_new_id(records), version=1, updated_at=now())
+def add_template(records: Records, template: Template, *, author: str) -> Template:
+    """Add `template` as a new team template (a fresh id, version 1) saved by `author`, and
+    return it."""
+    added = replace(template, id=_new_id(records), version=1, updated_at=now(), author=author)
     records[added.id] = (added,)
     return added
 
 
-def add_version(records: Records, current: Template, changed: Template) -> Template:
-    """Add `changed` as the version after `current`, under its id, and return it."""
-    added = replace(changed, id=current.id, version=current.version + 1, updated_at=now())
+def add_version(records: Records, current: Template, changed: Template, *,
+                author: str) -> Template:
+    """Add `changed` as the version after `current`, under its id, saved by `author`, and
+    return it."""
+    added = replace(changed, id=current.id, version=current.version + 1, updated_at=now(),
+                    author=author)
     records[current.id] = (*records[current.id], added)
     return added
 

@@ -6,8 +6,9 @@ most `MAX_IMPORT_BYTES` of UTF-8 JSON, nested at most `MAX_JSON_DEPTH` deep, wit
 of at most `MAX_NUMBER_CHARS` characters (see `kling.templates.safe_json`), and ends
 anything else (UTF-16, binary, `[[[[...`, a 5,000-digit number) in a `TemplateError` with a
 plain message; `IMPORT_LIMITS_TEXT` states the limits for a page. An export holds the
-current version of each template; a library file itself can be imported too (its current
-versions).
+current version of each template, with its author; a library file itself can be imported
+too (its current versions). An imported template keeps the author its file names, so a
+template shared between studios still says who wrote it; one without is the importer's.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from ..errors import TemplateError
-from .fields import UNSAVABLE, content_of, draft, savable
+from .fields import UNSAVABLE, coerce_author, content_of, draft, savable
 from .file_format import FILE_FORMAT, WrongDocument, encode_document, entries_of
 from .model import Template
 from .records import Records, add_template, add_version, in_use, now, unique_name
@@ -118,6 +119,10 @@ def read_import(data: bytes | str) -> tuple[Template, ...]:
             problems.append(f"{where} should be an object with a name and a body.")
             continue
         template, entry_problems = draft(content_of(entry), None)
+        author, problem = coerce_author(entry.get("author"))
+        if problem:
+            entry_problems["author"] = problem
+        template = replace(template, author=author)
         entry_problems = {**validate_template(template), **entry_problems}
         key = template.name.casefold()
         if "name" not in entry_problems and key in first_index:
@@ -156,11 +161,12 @@ def choices_of(resolution: Mapping[str, str] | None) -> dict[str, str]:
     return choices
 
 
-def merge_import(records: Records, plan: ImportPlan, choices: Mapping[str, str]
-                 ) -> list[Template]:
+def merge_import(records: Records, plan: ImportPlan, choices: Mapping[str, str], *,
+                 author: str) -> list[Template]:
     """Add the templates of `plan` to `records`, each conflict resolved by `choices` (see
     `choices_of`): "replace" adds the imported template as a new version of the existing
-    one, "rename" adds it as "<name> (imported)".
+    one, "rename" adds it as "<name> (imported)". Each is authored as its file says, else
+    by `author`.
 
     Conflicts are checked again against `records` as they are now. Raises `TemplateError`
     if one is unresolved or a built-in would be replaced, after which `records` must be
@@ -176,6 +182,7 @@ def merge_import(records: Records, plan: ImportPlan, choices: Mapping[str, str]
     taken = set(current) | {t.name.casefold() for t in plan.templates}
     saved: list[Template] = []
     for incoming in plan.templates:
+        by = incoming.author or author
         key = incoming.name.casefold()
         existing = current.get(key)
         if existing is None:
@@ -183,16 +190,17 @@ def merge_import(records: Records, plan: ImportPlan, choices: Mapping[str, str]
         elif choices[key] == "skip":
             continue
         elif choices[key] == "replace":
-            saved.append(_replace_with(records, existing, incoming))
+            saved.append(_replace_with(records, existing, incoming, author=by))
             continue
         else:
             name = unique_name(incoming.name, "imported", taken)
-        saved.append(add_template(records, replace(incoming, name=name)))
+        saved.append(add_template(records, replace(incoming, name=name), author=by))
         taken.add(name.casefold())
     return saved
 
 
-def _replace_with(records: Records, existing: Template, incoming: Template) -> Template:
+def _replace_with(records: Records, existing: Template, incoming: Template, *,
+                  author: str) -> Template:
     if existing.builtin:
         raise TemplateError(f"'{existing.name}' is a built-in template and cannot be "
                             "replaced: choose skip or rename.")
@@ -200,4 +208,4 @@ def _replace_with(records: Records, existing: Template, incoming: Template) -> T
     incoming = replace(incoming, name=existing.name)
     if incoming.content() == existing.content():
         return existing
-    return add_version(records, existing, incoming)
+    return add_version(records, existing, incoming, author=author)

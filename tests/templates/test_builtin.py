@@ -20,7 +20,10 @@ SNAPSHOT = Path(__file__).with_name("builtin_snapshot.json")
 
 def test_builtins_are_exactly_the_snapshot():
     expected = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
-    assert [template.to_dict() for template in BUILTIN_TEMPLATES] == expected
+    # `author` came later than the snapshot; a built-in has none (pages call it built-in).
+    found = [template.to_dict() for template in BUILTIN_TEMPLATES]
+    assert [entry.pop("author") for entry in found] == [""] * len(found)
+    assert found == expected
 
 
 def test_a_mistake_in_the_data_file_stops_the_loading():
