@@ -93,31 +93,42 @@ class StoryboardLibrary:
         return board
 
     # -- writing ------------------------------------------------------------------------
-    def save(self, board: Storyboard) -> Storyboard:
-        """Save `board` whole (refused with every problem named if it cannot be saved)."""
+    def save(self, board: Storyboard, *, by: str = "") -> Storyboard:
+        """Save `board` whole (refused with every problem named if it cannot be saved), as
+        changed by `by`; a save without `by` (a take picked for the spot by the studio)
+        leaves `updated_by` as it was."""
         found = problems(board)
         if found:
             raise StoryboardError(" ".join(found.values()))
+        path = self._path(board.id)
+        by = " ".join(by.split())
+        # Only the first save says who made it: a board from before people were recorded
+        # stays of unknown making rather than becoming whoever saves it next.
+        created_by = board.created_by or (by if not path.exists() else "")
         saved = dataclasses.replace(board, updated_at=_now(),
-                                    created_at=board.created_at or _now())
+                                    created_at=board.created_at or _now(),
+                                    created_by=created_by,
+                                    updated_by=by or board.updated_by)
         document = {"format": _FORMAT, "storyboard": saved.to_dict()}
         self.folder.mkdir(parents=True, exist_ok=True)
         try:
-            with replacing(self._path(board.id), encoding="utf-8") as out:
+            with replacing(path, encoding="utf-8") as out:
                 json.dump(document, out, ensure_ascii=False, indent=1)
         except OSError as exc:
             raise StoryboardError(f"The storyboard could not be saved: {exc.strerror}.") from exc
         return saved
 
-    def create(self, title: str, *, aspect_ratio: str = "16:9", style: str = "") -> Storyboard:
+    def create(self, title: str, *, by: str = "", aspect_ratio: str = "16:9",
+               style: str = "") -> Storyboard:
         return self.save(Storyboard.new(title.strip(), aspect_ratio=aspect_ratio, style=style,
-                                        created_at=_now()))
+                                        created_at=_now()), by=by)
 
-    def rename(self, board_id: str, title: str) -> Storyboard:
-        return self.save(dataclasses.replace(self.get(board_id), title=title.strip()))
+    def rename(self, board_id: str, title: str, *, by: str = "") -> Storyboard:
+        return self.save(dataclasses.replace(self.get(board_id), title=title.strip()), by=by)
 
-    def duplicate(self, board_id: str) -> Storyboard:
-        """A copy with the same shots and no picked takes, named "<title> (copy)"."""
+    def duplicate(self, board_id: str, *, by: str = "") -> Storyboard:
+        """A copy with the same shots and no picked takes, named "<title> (copy)", made by
+        `by` (not by whoever made the original)."""
         original = self.get(board_id)
         title = f"{original.title} (copy)"[:MAX_TITLE_CHARS]
         copy = Storyboard.new(title, aspect_ratio=original.aspect_ratio, style=original.style,
@@ -125,7 +136,7 @@ class StoryboardLibrary:
         shots = [dataclasses.replace(s, picked=None) for s in original.shots]
         return self.save(dataclasses.replace(copy, shots=tuple(shots),
                                              crossfade=original.crossfade,
-                                             end_card=original.end_card))
+                                             end_card=original.end_card), by=by)
 
     def delete(self, board_id: str) -> None:
         """Remove the storyboard (its generations stay in the history)."""

@@ -83,6 +83,10 @@ class Storyboard:
     updated_at: str = ""
     #: The history id of the last assembled spot.
     assembled: str | None = None
+    #: Who made it, and the last person who saved it; "" when not known (a storyboard from
+    #: before people were recorded, or only ever saved by the studio itself).
+    created_by: str = ""
+    updated_by: str = ""
 
     @classmethod
     def new(cls, title: str, *, aspect_ratio: str = "16:9", style: str = "",
