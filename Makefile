@@ -14,7 +14,7 @@ $(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.txt
 	touch $@
 
-$(VENV)/.dev-installed: requirements-dev.txt requirements.txt | $(BIN)/python
+$(VENV)/.dev-installed: requirements-dev.txt requirements-team.txt requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime-installed
 
@@ -24,8 +24,9 @@ chromium:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
+# Streamlit reads the studio's secrets file and no other (for `[auth]`, see README).
 run: $(VENV)/.runtime-installed
-	$(BIN)/streamlit run app.py
+	$(BIN)/streamlit run app.py --secrets.files "$${KLING_SECRETS_FILE:-.streamlit/secrets.toml}"
 
 test: $(VENV)/.dev-installed chromium
 	$(BIN)/python -m pytest

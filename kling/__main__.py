@@ -79,6 +79,10 @@ def _host(text: str) -> str:
     return text
 
 
+AS_HELP = ("act for this person: their role, budget and name "
+           "(needs KLING_ALLOW_CLI_AS=true; default: the operating-system user)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Every command and flag of `python -m kling`."""
     parser = _Parser(prog="python -m kling", description="Kling Studio from the terminal.")
@@ -91,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", default=None, help="whole number 0-4294967295")
     gen.add_argument("--json", action="store_true", help="print the API's JSON")
     gen.add_argument("--base-url", help="API root (default: settings)")
+    gen.add_argument("--as", dest="act_as", metavar="EMAIL", help=AS_HELP)
     gen.set_defaults(func=cmd_generate)
 
     batch = commands.add_parser("batch", help="one video per CSV row, concurrently")
@@ -98,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--concurrency", default=None,
                        help=f"generations in flight at once, 1-{MAX_BATCH_ROWS}")
     batch.add_argument("--base-url", help="API root (default: settings)")
+    batch.add_argument("--as", dest="act_as", metavar="EMAIL", help=AS_HELP)
     batch.set_defaults(func=cmd_batch)
 
     sim = commands.add_parser("simulator", help="run the Firemoon-compatible simulator")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .batch import BatchFileError, new_batch_id, parse_batch, read_batch_file
-from .errors import InvalidRequestError
+from .errors import InvalidRequestError, RefusedError
 from .models import STUDIO_VERSION, GenerationRequest
 from .settings import Settings, SettingsError
 
@@ -73,9 +73,13 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _open(settings: Settings, concurrency: int | None = None):
+def _open(settings: Settings, concurrency: int | None = None, act_as: str | None = None):
+    """The studio as this command's person uses it (`command_line_person`)."""
     # Imported here so that `history` and bad-input paths never start a simulator.
+    from .people import PeopleConfig, command_line_person
     from .services import open_studio
+
+    person = command_line_person(PeopleConfig.load(settings), act_as)
 
     if concurrency:
         settings = replace(settings, max_concurrency=concurrency)
@@ -83,7 +87,7 @@ def _open(settings: Settings, concurrency: int | None = None):
         print("Demo mode: no FIREMOON_API_KEY is set, so the built-in simulator makes "
               "the videos (nothing is billed).", file=sys.stderr)
     # A short-lived command does not start the archive's background catch-up.
-    return open_studio(settings, retry_downloads=False)
+    return open_studio(settings, retry_downloads=False).for_person(person)
 
 
 def _job_line(job) -> str:
@@ -127,12 +131,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     except (InvalidRequestError, SettingsError) as exc:
         return fail(str(exc), EXIT_BAD_INPUT)
     try:
-        studio = _open(settings)
+        studio = _open(settings, act_as=args.act_as)
     except SettingsError as exc:
         return fail(str(exc), EXIT_BAD_INPUT)
     try:
         job = studio.queue.submit(request, owner="cli", source="cli")
         (job,) = studio.queue.wait([job.id])
+    except RefusedError as exc:
+        studio.close()
+        return fail(str(exc), EXIT_BAD_INPUT)
     except BaseException:
         studio.queue.shutdown(wait=False)
         raise
@@ -170,7 +177,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         return fail(f"{len(plan.row_errors)} row(s) are invalid; nothing was sent",
                      EXIT_BAD_INPUT)
     try:
-        studio = _open(settings, args.concurrency)
+        studio = _open(settings, args.concurrency, args.act_as)
     except SettingsError as exc:
         return fail(str(exc), EXIT_BAD_INPUT)
     batch_id = new_batch_id()
@@ -178,6 +185,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
         jobs = studio.queue.submit_many(plan.requests, owner="cli", source="cli",
                                         batch_id=batch_id)
         jobs = studio.queue.wait([j.id for j in jobs])
+    except RefusedError as exc:
+        studio.close()
+        return fail(f"{exc} Nothing was sent.", EXIT_BAD_INPUT)
     except BaseException:
         studio.queue.shutdown(wait=False)
         raise

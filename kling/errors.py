@@ -24,6 +24,9 @@ database (a full disk, a damaged file).
     │   ├── MalformedResponseError    an answer not in the documented shape
     │   └── ConnectionFailedError     could not connect; nothing was sent
     ├── PossiblyBilledError           a resend of a possibly billed generation, unconfirmed
+    ├── RefusedError                  the studio's own rules said no; nothing was sent
+    │   ├── NotAllowedError           this person's role may not do it
+    │   └── OverBudgetError           it does not fit in a monthly budget
     ├── AssemblyError                 a spot, a format or a recipe could not be made from these files
     └── StorageError                  the studio's own state
         ├── HistoryError              the generation log could not be written
@@ -210,6 +213,32 @@ class PossiblyBilledError(KlingError):
     kind = "possibly_billed"
     default_message = "This generation may already have been billed."
     default_hint = "Confirm the cost to send it again."
+
+
+class RefusedError(KlingError):
+    """The studio refused to do something a person asked for, by its own rules (roles,
+    budgets), before anything was sent or changed."""
+
+    kind = "refused"
+    default_message = "The studio did not do this."
+    default_hint = "Ask an admin of the studio."
+
+
+class NotAllowedError(RefusedError):
+    """This person's role does not include the action (`kling.people.roles`)."""
+
+    kind = "not_allowed"
+    default_message = "Your role does not allow this."
+    default_hint = "Ask an admin of the studio for a role that does."
+
+
+class OverBudgetError(RefusedError):
+    """The request would take a person or the team past a monthly budget
+    (`kling.people.budgets`); the message names what is left and what it needs."""
+
+    kind = "over_budget"
+    default_message = "This does not fit in this month's budget."
+    default_hint = "Ask an admin to raise the budget, or make fewer or shorter videos."
 
 
 #: Documented statuses and the class each one becomes.

@@ -67,6 +67,8 @@ class Job:
     batch_id: str | None = None
     storyboard_id: str | None = None
     shot: str | None = None
+    #: Who asked for it (their email, or the operating-system user without sign-in).
+    created_by: str | None = None
     status: JobStatus = JobStatus.QUEUED
     submitted_at: float = field(default_factory=time.time)
     started_at: float | None = None
@@ -174,6 +176,7 @@ class JobQueue:
         batch_id: str | None = None,
         storyboard_id: str | None = None,
         shot: str | None = None,
+        created_by: str | None = None,
     ) -> Job:
         """Queue one generation; its pending history row is written before this returns.
 
@@ -187,12 +190,12 @@ class JobQueue:
             id=new_id(), request=request, owner=owner, source=source,
             template_id=template_id, template_version=template_version,
             template_vars=template_vars, batch_id=batch_id, storyboard_id=storyboard_id,
-            shot=shot, submitted_at=self._clock(),
+            shot=shot, created_by=created_by, submitted_at=self._clock(),
         )
         self._history.record_pending(
             request, gen_id=job.id, source=source, template_id=template_id,
             template_version=template_version, template_vars=template_vars,
-            batch_id=batch_id, storyboard_id=storyboard_id, shot=shot,
+            batch_id=batch_id, storyboard_id=storyboard_id, shot=shot, created_by=created_by,
         )
         with self._lock:
             self._jobs[job.id] = job
@@ -202,14 +205,20 @@ class JobQueue:
     def submit_many(self, requests: list[GenerationRequest], *, owner: str,
                     **fields: Any) -> list[Job]:
         """Queue several generations (variations or a batch) with the same metadata."""
-        return [self.submit(request, owner=owner, **fields) for request in requests]
+        return self.submit_each([(request, fields) for request in requests], owner=owner)
+
+    def submit_each(self, items: list[tuple[GenerationRequest, Mapping[str, Any]]], *,
+                    owner: str) -> list[Job]:
+        """Queue several generations, each with its own metadata (a storyboard's shots)."""
+        return [self.submit(request, owner=owner, **fields) for request, fields in items]
 
     def retry(self, job_id: str, *, owner: str | None = None,
-              possibly_billed_again: bool = False) -> Job:
+              possibly_billed_again: bool = False, created_by: str | None = None) -> Job:
         """Queue the same request again as a new job (the failed one stays in history).
 
         A possibly billed job is only sent again when the caller passes
-        `possibly_billed_again=True`, after a person agreed to the cost.
+        `possibly_billed_again=True`, after a person agreed to the cost. The new job is
+        `created_by` whoever asked for it (by default whoever asked for the old one).
         """
         old = self.get(job_id)
         if old is None:
@@ -223,9 +232,11 @@ class JobQueue:
             template_id=old.template_id, template_version=old.template_version,
             template_vars=old.template_vars, batch_id=old.batch_id,
             storyboard_id=old.storyboard_id, shot=old.shot,
+            created_by=created_by if created_by is not None else old.created_by,
         )
 
-    def rerun(self, gen_id: str, *, owner: str, possibly_billed_again: bool = False) -> Job:
+    def rerun(self, gen_id: str, *, owner: str, possibly_billed_again: bool = False,
+              created_by: str | None = None) -> Job:
         """Queue a logged generation again as a new job (`rerun_request`).
 
         As with `retry`, a possibly billed generation is only sent again with
@@ -239,7 +250,7 @@ class JobQueue:
                 "This generation may already have been billed; re-running it needs a "
                 "confirmation that names the cost.")
         request, fields = rerun_request(row)
-        return self.submit(request, owner=owner, **fields)
+        return self.submit(request, owner=owner, created_by=created_by, **fields)
 
     # -- reading ----------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:

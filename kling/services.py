@@ -5,25 +5,33 @@ simulator on a free loopback port and points the same `KlingClient` at it. Every
 else receives a client and never asks which server is behind it.
 
 It is also the one place that chooses the stores (`kling.stores`): today the files in
-the data folder. Tests and other callers hand in any part they built themselves
+the data folder. What a person may do with them is `Studio.for_person` (`kling.people`). Tests and other callers hand in any part they built themselves
 (a client against a scripted server, a store in a temporary folder) and get the rest
 wired as the studio wires it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .archive import VideoArchive
 from .client import KlingClient, RetryPolicy
 from .history import HistoryLog
 from .jobs import JobQueue
 from .models import estimate_cost
+from .people import BudgetFile, BudgetStatus, PeopleConfig, Person, local_person, status
+from .people.guard import (
+    PersonalArchive, PersonalBudgets, PersonalHistory, PersonalQueue, PersonalSpots,
+    PersonalStoryboards, PersonalTemplates,
+)
 from .settings import Settings
 from .simulator import SimulatorConfig, shared_simulator
-from .stores import HistoryStore, JobRunner, StoryboardStore, TemplateStore, VideoStore
+from .stores import (
+    BudgetStore, HistoryStore, JobRunner, StoryboardStore, TemplateStore, VideoStore,
+)
 from .storyboards import SpotMaker, StoryboardLibrary
 from .templates.library import TemplateLibrary
 
@@ -46,6 +54,31 @@ class Studio:
     queue: JobRunner
     storyboards: StoryboardStore
     spots: SpotMaker
+    budgets: BudgetStore
+    people: PeopleConfig = field(default_factory=PeopleConfig)
+    #: Whom this view of the studio acts for (`for_person`); the local user by default.
+    person: Person = field(default_factory=local_person)
+
+    def for_person(self, person: Person) -> "Studio":
+        """The studio as `person` may use it: every change checked against their role
+        and the budgets, and stamped with their name (`kling.people.guard`)."""
+        admins = self.people.roles.admins()
+        return dataclasses.replace(
+            self, person=person,
+            queue=PersonalQueue(self.queue, person, admins, history=self.history,
+                                budgets=self.budgets,
+                                price_per_second=self.settings.price_per_second),
+            history=PersonalHistory(self.history, person, admins),
+            archive=PersonalArchive(self.archive, person, admins),
+            templates=PersonalTemplates(self.templates, person, admins),
+            storyboards=PersonalStoryboards(self.storyboards, person, admins),
+            spots=PersonalSpots(self.spots, person, admins),
+            budgets=PersonalBudgets(self.budgets, person, admins),
+        )
+
+    def budget_status(self) -> BudgetStatus:
+        """This person's and the team's budget this month, counting what may be spent."""
+        return status(self.budgets.load(), self.history.commitments(), self.person.email)
 
     def estimate_cost(self, seconds: float, takes: int = 1) -> float:
         """USD estimate for `takes` videos of `seconds` each, at the configured price."""
@@ -96,6 +129,7 @@ def open_studio(
     the background, once per start, so the archive catches up without anyone waiting.
     """
     settings = settings or Settings.load()
+    people = PeopleConfig.load(settings)
     if client is None:
         base_url, api_key = backend(settings)
         # The queue waits out rate limits itself, visibly, so its client does not.
@@ -122,4 +156,6 @@ def open_studio(
         queue=queue,
         storyboards=storyboards,
         spots=SpotMaker(history, archive, storyboards, settings.data_dir),
+        budgets=BudgetFile(settings.data_dir),
+        people=people,
     )

@@ -90,6 +90,16 @@ def check_base_url(text: str, name: str = "FIREMOON_BASE_URL") -> str:
     return url
 
 
+def parse_switch(name: str, text: str) -> bool:
+    """An on/off setting: true/false, yes/no, on/off or 1/0; `SettingsError` naming `name`."""
+    raw = str(text).strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, not {str(text)[:40]!r}")
+
+
 class Setting(NamedTuple):
     """One row of the settings table."""
 
@@ -119,6 +129,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KLING_GENERATION_TIMEOUT", "generation_timeout", 900.0,
             lambda t: parse_number("KLING_GENERATION_TIMEOUT", t, 1.0, 24 * 3600.0),
             "seconds to wait for one generation call (hosts report 1-14 min)"),
+    Setting("KLING_DEFAULT_ROLE", "default_role", "viewer", lambda t: t.strip().lower(),
+            "role of a signed-in person not listed under `[roles]`"),
+    Setting("KLING_ALLOW_CLI_AS", "allow_cli_as", False,
+            lambda t: parse_switch("KLING_ALLOW_CLI_AS", t),
+            "lets `python -m kling ... --as EMAIL` act for that person (role, budget, name)"),
 )
 #: Read from the environment only, never from the file it names.
 SECRETS_FILE_SETTING = "KLING_SECRETS_FILE"
@@ -131,17 +146,22 @@ def secrets_file(environ: Mapping[str, str] | None = None) -> Path:
     return Path(value) if value else DEFAULT_SECRETS_FILE
 
 
-def read_secrets_file(path: Path) -> dict[str, str]:
-    """Top-level string-able values of a secrets TOML file; a missing file is empty."""
+def read_secrets_toml(path: Path) -> tuple[dict[str, Any], str]:
+    """The whole secrets TOML file (tables included) and its text; a missing file is empty."""
     try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+        text = Path(path).read_bytes().decode("utf-8")
+        return tomllib.loads(text), text
     except FileNotFoundError:
-        return {}
+        return {}, ""
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path} is not valid TOML: {exc}") from None
     except OSError as exc:
         raise SettingsError(f"{path} cannot be read: {exc.strerror}") from None
+
+
+def read_secrets_file(path: Path) -> dict[str, str]:
+    """Top-level string-able values of a secrets TOML file; a missing file is empty."""
+    data, _ = read_secrets_toml(path)
     return {k: str(v) for k, v in data.items() if isinstance(v, (str, int, float))}
 
 
@@ -159,6 +179,10 @@ class Settings:
     max_concurrency: int = _DEFAULTS["max_concurrency"]
     price_per_second: float = _DEFAULTS["price_per_second"]
     generation_timeout: float = _DEFAULTS["generation_timeout"]
+    default_role: str = _DEFAULTS["default_role"]
+    allow_cli_as: bool = _DEFAULTS["allow_cli_as"]
+    #: The secrets file these settings were read with (sign-in and roles are read from it).
+    secrets_path: Path = DEFAULT_SECRETS_FILE
 
     @property
     def demo(self) -> bool:
@@ -173,7 +197,8 @@ class Settings:
     ) -> "Settings":
         """Read the settings: environment, then the secrets file, then defaults."""
         env = os.environ if environ is None else environ
-        secrets = read_secrets_file(secrets_path or secrets_file(env))
+        secrets_path = secrets_path or secrets_file(env)
+        secrets = read_secrets_file(secrets_path)
 
         def get(name: str) -> str | None:
             value = env.get(name)
@@ -185,4 +210,4 @@ class Settings:
         for setting in SETTINGS:
             text = get(setting.name)
             values[setting.attribute] = setting.default if text is None else setting.parse(text)
-        return cls(**values)
+        return cls(**values, secrets_path=secrets_path)

@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from kling.people import Action
+from kling.ui.access import explain
 from kling.ui.generate_form import apply_handoff, render_batch, render_form
 from kling.ui.jobs_panel import render_jobs
 from kling.ui.sidebar import start_page
@@ -12,11 +14,12 @@ apply_handoff(take_handoff())
 
 st.title("Generate")
 st.caption("Kling 2.1 Master · text to video · 1080p from Firemoon")
-single, batch = st.tabs(["Single prompt", "Batch from CSV"])
-with single:
-    render_form(studio, owner)
-with batch:
-    render_batch(studio, owner)
+if explain(studio, Action.GENERATE):
+    single, batch = st.tabs(["Single prompt", "Batch from CSV"])
+    with single:
+        render_form(studio, owner)
+    with batch:
+        render_batch(studio, owner)
 
 st.subheader("Your generations")
 render_jobs(studio, owner)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from kling.ui.history_analysis import render_analysis, stats_for
+from kling.ui.history_analysis import render_analysis, render_people_spend, stats_for
 from kling.ui.history_dialogs import open_requested_dialog
 from kling.ui.history_export import render_exports
 from kling.ui.history_view import (
@@ -39,5 +39,6 @@ if table.open:
 if analysis.open:
     with analysis:
         render_analysis(studio, stats_for(studio, query, rows))
+        render_people_spend(studio, rows)
 
 open_requested_dialog(studio, owner)

@@ -3,10 +3,12 @@ captions, end card and music, and delivered in every platform's format."""
 
 import streamlit as st
 
+from kling.people import Action
+from kling.ui.access import explain
 from kling.ui.sidebar import start_page
 from kling.ui.storyboard_edit import render_add_shot, render_list, render_settings
 from kling.ui.storyboard_make import (
-    render_assembly, render_deliverables, render_generate_all, render_shots,
+    render_assembly, render_deliverables, render_generate_all, render_shots, render_watch,
 )
 
 studio, owner = start_page()
@@ -19,7 +21,10 @@ boards, workspace = st.columns([1, 3], gap="large")
 with boards:
     board = render_list(studio)
 with workspace:
-    if board is None:
+    if not explain(studio, Action.EDIT):
+        if board is not None:
+            render_watch(studio, board)
+    elif board is None:
         st.info("Create a storyboard on the left to start.", icon=":material/arrow_back:")
     else:
         render_settings(studio, board)

@@ -11,8 +11,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from streamlit import config as streamlit_config
 
-from isolation import KeyVisible, check_no_outside_key, without_outside_settings
+from isolation import (
+    STREAMLIT_SECRETS, KeyVisible, check_no_outside_key, without_outside_settings,
+)
 from kling.settings import SECRETS_FILE_SETTING
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in set(os.environ) - set(without_outside_settings(os.environ)):
         del os.environ[name]
     os.environ[SECRETS_FILE_SETTING] = str(RUN_SECRETS)
+    os.environ[STREAMLIT_SECRETS] = str(RUN_SECRETS)
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +45,9 @@ def isolated_settings(tmp_path_factory, monkeypatch) -> Path:
     secrets = tmp_path_factory.mktemp("secrets") / "secrets.toml"
     secrets.write_text("")
     monkeypatch.setenv(SECRETS_FILE_SETTING, str(secrets))
+    monkeypatch.setenv(STREAMLIT_SECRETS, str(secrets))
+    # AppTest's Streamlit runs in this process: it reads the test's file and no other.
+    streamlit_config.set_option("secrets.files", [str(secrets)])
     try:
         check_no_outside_key(os.environ)
     except KeyVisible as exc:

@@ -6,6 +6,11 @@ would read that key and send real, billed generations. Everything a test starts,
 process or as a child process, takes its settings from `isolated_environ`: no
 `FIREMOON_*` or `KLING_*` variable from outside, and `KLING_SECRETS_FILE` pointing at an
 empty file of the test run's own (set up by `tests/conftest.py`).
+
+Streamlit reads secrets files of its own too (`secrets.files`: `~/.streamlit/secrets.toml`
+and `./.streamlit/secrets.toml` unless told otherwise), copies their top-level values into
+the server's environment and takes `[auth]` from them. So every Streamlit a test starts is
+told to read the test's file and nothing else (`STREAMLIT_SECRETS_FILES`).
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from typing import Mapping
 
 from kling.settings import SECRETS_FILE_SETTING, read_secrets_file, secrets_file
 
+#: Streamlit's own list of secrets files (`secrets.files`), as `streamlit run` reads it.
+STREAMLIT_SECRETS = "STREAMLIT_SECRETS_FILES"
 #: Prefixes of the variables a test never inherits from the machine.
-OUTSIDE_SETTINGS = ("FIREMOON_", "KLING_")
+OUTSIDE_SETTINGS = ("FIREMOON_", "KLING_", STREAMLIT_SECRETS)
 
 
 class KeyVisible(RuntimeError):
@@ -36,6 +43,7 @@ def isolated_environ(**settings: str) -> dict[str, str]:
     env = without_outside_settings(os.environ)
     env[SECRETS_FILE_SETTING] = secrets
     env.update(settings)
+    env[STREAMLIT_SECRETS] = env[SECRETS_FILE_SETTING]
     check_no_outside_key(env, allowed=settings.get("FIREMOON_API_KEY"))
     return env
 

@@ -87,3 +87,18 @@ def test_a_key_a_test_did_not_set_stops_the_guard(monkeypatch, tmp_path):
     # A child environment never inherits it; a key the test chooses is allowed.
     assert "FIREMOON_API_KEY" not in isolated_environ()
     assert isolated_environ(FIREMOON_API_KEY="fm_test_own")["FIREMOON_API_KEY"] == "fm_test_own"
+
+
+def test_streamlit_servers_started_there_read_only_the_tests_secrets_file(planted):
+    """`streamlit run` would read `./.streamlit/secrets.toml` of its own accord, put its
+    values in the server's environment and take sign-in from it."""
+    env = isolated_environ()
+    run = subprocess.run([sys.executable, "-m", "streamlit", "config", "show"], cwd=planted,
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    listed = run.stdout.split("\nfiles = [", 1)[1].split("]", 1)[0]
+    assert [line.strip(' ",') for line in listed.strip().splitlines()] == [
+        env[SECRETS_FILE_SETTING]]
+    from streamlit import config
+
+    assert config.get_option("secrets.files") == [os.environ[SECRETS_FILE_SETTING]]

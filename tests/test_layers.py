@@ -22,7 +22,7 @@ CORE_LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"billing", "coach", "batch"}),
     frozenset({"history", "templates"}),
     frozenset({"archive", "client", "responses", "retry", "simulator"}),
-    frozenset({"stores", "jobs", "storyboards"}),
+    frozenset({"stores", "jobs", "storyboards", "people"}),
     frozenset({"services"}),
     frozenset({"cli", "__main__"}),
 )

@@ -17,7 +17,9 @@ Each module holds one part of the design, and says why it is as it is:
     frame        the loaded frame: typed, merged, cached, interrupted rows decided
     appended     appended records folded into the loaded frame, not parsed again
     query        filters, search and sort orders
-    stats        counts, timings and spend (confirmed apart from possibly billed)
+    stats        counts, timings and spend (confirmed apart from possibly billed), and
+                 what each person spent or committed (budgets)
+    trail        who generated a generation, and who annotated it, when
     export       CSV and JSON, safe to open in a spreadsheet
     store        `HistoryLog`, the facade the rest of the studio uses
 
@@ -32,17 +34,21 @@ from ..errors import HistoryError
 from .logfile import LOCK_TIMEOUT_S
 from .query import SORTS, HistoryQuery, apply_query, search_haystack
 from .schema import (
-    ANNOTATION_COLUMNS, ANNOTATION_FIELDS, HISTORY_COLUMNS, ID_PATTERN, REVIEW_STATUSES,
-    STATUSES, check_id, new_id,
+    ANNOTATION_COLUMNS, ANNOTATION_FIELDS, AUTHOR_COLUMNS, HISTORY_COLUMNS, ID_PATTERN,
+    REVIEW_STATUSES, STATUSES, check_id, new_id,
 )
-from .stats import TEMPLATE_STATS_COLUMNS, HistoryStats, compute_stats, template_stats
+from .stats import (
+    TEMPLATE_STATS_COLUMNS, Commitments, HistoryStats, compute_stats, template_stats,
+)
+from .trail import TrailEvent
 from .store import HistoryLog
 
 __all__ = [
-    "ANNOTATION_COLUMNS", "ANNOTATION_FIELDS", "HISTORY_COLUMNS", "ID_PATTERN",
-    "LOCK_TIMEOUT_S", "MAX_NOTES_CHARS", "NUL_REPLACEMENT", "PENDING_TIMEOUT_S",
-    "REVIEW_STATUSES", "SORTS", "STATUSES", "TEMPLATE_STATS_COLUMNS", "HistoryError",
-    "HistoryLog", "HistoryQuery", "HistoryStats", "apply_query", "check_id",
-    "compute_stats", "export_csv", "export_json", "local_timezone", "new_id",
-    "search_haystack", "spreadsheet_text", "split_tags", "template_stats",
+    "ANNOTATION_COLUMNS", "ANNOTATION_FIELDS", "AUTHOR_COLUMNS", "HISTORY_COLUMNS",
+    "ID_PATTERN", "LOCK_TIMEOUT_S", "MAX_NOTES_CHARS", "NUL_REPLACEMENT",
+    "PENDING_TIMEOUT_S", "REVIEW_STATUSES", "SORTS", "STATUSES", "TEMPLATE_STATS_COLUMNS",
+    "Commitments", "HistoryError", "HistoryLog", "HistoryQuery", "HistoryStats",
+    "TrailEvent", "apply_query", "check_id", "compute_stats", "export_csv", "export_json",
+    "local_timezone", "new_id", "search_haystack", "spreadsheet_text", "split_tags",
+    "template_stats",
 ]

@@ -18,7 +18,15 @@ import numpy as np
 import pandas as pd
 
 from .parse import read_csv
-from .schema import ANNOTATION_FIELDS, REVIEW_STATUSES
+from .schema import (
+    ANNOTATION_COLUMNS, ANNOTATION_FIELDS, AUTHOR_COLUMNS, REVIEW_STATUSES,
+)
+
+#: The author columns (`AUTHOR_COLUMNS`): the annotation field each one follows, and
+#: which column of its latest annotation row it takes.
+_AUTHORS = {"reviewed_by": ("review_status", "annotated_by"),
+            "reviewed_at": ("review_status", "annotated_at"),
+            "notes_by": ("notes", "annotated_by")}
 
 MAX_NOTES_CHARS = 10_000
 
@@ -76,21 +84,38 @@ def annotation_value(name: str, value: Any) -> str:
 
 def annotation_table(data: bytes | None, path: Path,
                      report: dict[str, bool] | None = None) -> pd.DataFrame:
-    """Latest value of each annotation field, indexed by id (raw text values)."""
-    frame = read_csv(data, path, report=report) if data else pd.DataFrame()
+    """Latest value of each annotation field, indexed by id (raw text values), and who
+    set the latest review status and notes, and when (`AUTHOR_COLUMNS`)."""
+    frame = annotation_rows(data, path, report)
     if frame.empty:
-        return pd.DataFrame(columns=list(ANNOTATION_FIELDS), index=pd.Index([], name="id"))
-    for name in ("id", "field", "value"):
-        if name not in frame:
-            frame[name] = ""
-    frame = frame[frame["field"].isin(ANNOTATION_FIELDS) & (frame["id"] != "")]
+        return pd.DataFrame(columns=[*ANNOTATION_FIELDS, *AUTHOR_COLUMNS],
+                            index=pd.Index([], name="id"))
     frame = frame.drop_duplicates(["id", "field"], keep="last")
     wide = frame.pivot(index="id", columns="field", values="value")
-    return wide.reindex(columns=list(ANNOTATION_FIELDS))
+    wide = wide.reindex(columns=list(ANNOTATION_FIELDS))
+    for column, (field, source) in _AUTHORS.items():
+        latest = frame[frame["field"] == field].set_index("id")[source]
+        wide[column] = latest.reindex(wide.index)
+    return wide
 
 
-def merge_annotations(frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    """`frame` with the annotation columns added, typed, and defaulted where none is set."""
+def annotation_rows(data: bytes | None, path: Path,
+                    report: dict[str, bool] | None = None) -> pd.DataFrame:
+    """Every annotation row of known fields, in the order written (raw text values; an
+    earlier version's rows have no author)."""
+    frame = read_csv(data, path, report=report) if data else pd.DataFrame()
+    if frame.empty:
+        return pd.DataFrame(columns=list(ANNOTATION_COLUMNS))
+    for name in ANNOTATION_COLUMNS:
+        if name not in frame:
+            frame[name] = ""
+    return frame[frame["field"].isin(ANNOTATION_FIELDS) & (frame["id"] != "")]
+
+
+def merge_annotations(frame: pd.DataFrame, table: pd.DataFrame, tz: Any = "UTC"
+                      ) -> pd.DataFrame:
+    """`frame` with the annotation columns added, typed, and defaulted where none is set
+    (times in `tz`)."""
     n = len(frame)
     positions = table.index.get_indexer(frame["id"]) if len(table) else np.full(n, -1)
     hit = positions >= 0
@@ -122,4 +147,15 @@ def merge_annotations(frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     merged["notes"] = pd.Series(notes, dtype=object)
     merged["tags"] = pd.Series(tags, dtype=object)
     merged["hidden"] = hidden
+    for column in ("reviewed_by", "notes_by"):
+        names = np.full(n, "", dtype=object)
+        if hit.any():
+            names[hit] = [v if isinstance(v, str) else "" for v in raw(column)]
+        merged[column] = pd.Series(names, dtype=object)
+    at = np.full(n, None, dtype=object)
+    if hit.any():
+        at[hit] = raw("reviewed_at")
+    merged["reviewed_at"] = (pd.to_datetime(pd.Series(at, dtype=object), format="ISO8601",
+                                            utc=True, errors="coerce")
+                             .dt.tz_convert(tz).dt.as_unit("us"))
     return merged

@@ -40,7 +40,8 @@ from .logfile import LogFile
 from .parse import read_csv
 from .query import search_haystack
 from .schema import (
-    ANNOTATION_FIELDS, FLOAT_COLUMNS, HISTORY_COLUMNS, INT_COLUMNS, STATUSES, TIME_COLUMNS,
+    ANNOTATION_FIELDS, AUTHOR_COLUMNS, FLOAT_COLUMNS, HISTORY_COLUMNS, INT_COLUMNS, STATUSES,
+    TIME_COLUMNS,
 )
 
 log = logging.getLogger("kling.history")
@@ -142,7 +143,7 @@ def _haystack(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _order_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    first = list(HISTORY_COLUMNS) + list(ANNOTATION_FIELDS)
+    first = [*HISTORY_COLUMNS, *ANNOTATION_FIELDS, *AUTHOR_COLUMNS]
     return frame[first + [c for c in frame.columns if c not in first]]
 
 
@@ -177,7 +178,9 @@ class FrameCache:
         self._id_index: pd.Index | None = None
         self._haystack: np.ndarray | None = None
         self._dead_owners: set[str] = set()
-        self._derived: tuple[pd.DataFrame, Any, Any] | None = None
+        #: Figures computed from one frame (`derived`), by key, and that frame.
+        self._derived_frame: pd.DataFrame | None = None
+        self._derived: dict[Hashable, Any] = {}
 
     def current(self) -> pd.DataFrame:
         """One row per generation (its latest state), newest first, annotations merged,
@@ -275,7 +278,8 @@ class FrameCache:
 
     def _merge(self, frame: pd.DataFrame) -> pd.DataFrame:
         assert self._annotation_table is not None
-        return _order_columns(merge_annotations(frame, self._annotation_table))
+        return _order_columns(merge_annotations(frame, self._annotation_table,
+                                                local_timezone()))
 
     def _frame_changed(self) -> None:
         """Note what the interrupted rows are decided from, in the new merged frame."""
@@ -315,14 +319,15 @@ class FrameCache:
             return frame, self._haystack
 
     def derived(self, key: Hashable, compute: Callable[[pd.DataFrame], T]) -> T:
-        """`compute(frame)` of the current frame, kept until the frame or `key` changes
-        (the statistics of a day, say)."""
+        """`compute(frame)` of the current frame, kept by `key` until the frame changes
+        (the statistics of a day, the commitments of a month)."""
         with self._lock:
             frame = self.current()
-            if self._derived is None or self._derived[0] is not frame \
-                    or self._derived[1] != key:
-                self._derived = (frame, key, compute(frame))
-            return self._derived[2]
+            if self._derived_frame is not frame:
+                self._derived_frame, self._derived = frame, {}
+            if key not in self._derived:
+                self._derived[key] = compute(frame)
+            return self._derived[key]
 
     def _resolve_interrupted(self) -> pd.DataFrame:
         """The merged frame with dead writers' pending rows shown as interrupted."""

@@ -45,12 +45,14 @@ class HistoryQuery:
     min_rating: int | None = None
     review_statuses: tuple[str, ...] = ()
     include_hidden: bool = False
+    #: Who made them (`created_by`), ignoring case.
+    people: tuple[str, ...] = ()
     sort: str = "newest"
 
     def __post_init__(self) -> None:
         # Lists from widgets become tuples, so a query is hashable (cacheable).
         for name in ("statuses", "aspect_ratios", "durations", "template_ids",
-                     "review_statuses"):
+                     "review_statuses", "people"):
             object.__setattr__(self, name, _as_tuple(getattr(self, name)))
         if self.sort not in SORTS:
             raise ValueError(f"sort must be one of {', '.join(SORTS)}")
@@ -88,6 +90,9 @@ def apply_query(frame: pd.DataFrame, q: HistoryQuery,
                          ("review_status", q.review_statuses)):
         if wanted:
             mask &= frame[name].isin(wanted).to_numpy(dtype=bool)
+    if q.people:
+        makers = frame["created_by"].fillna("").astype(str).str.strip().str.casefold()
+        mask &= makers.isin([p.casefold() for p in q.people]).to_numpy(dtype=bool)
     created = frame["created_at"]
     tz = created.dt.tz
     if q.date_from is not None:

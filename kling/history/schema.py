@@ -19,13 +19,16 @@ HISTORY_COLUMNS = (
     "inference_s", "elapsed_s", "video_url", "video_path", "error",
     "finished_at", "model", "template_id", "template_version", "template_vars", "batch_id",
     "video_width", "video_height", "video_duration", "cost_usd", "source", "error_type",
-    "http_status", "archive_error", "owner", "storyboard_id", "shot",
+    "http_status", "archive_error", "owner", "storyboard_id", "shot", "created_by",
 )
 #: `source` of a spot assembled from a storyboard's picked takes (no API call, no cost).
 ASSEMBLED_SOURCE = "assembly"
-ANNOTATION_COLUMNS = ("id", "field", "value", "annotated_at")
+ANNOTATION_COLUMNS = ("id", "field", "value", "annotated_at", "annotated_by")
 #: Annotation columns `load()` adds to every row (defaults when never annotated).
 ANNOTATION_FIELDS = ("favourite", "rating", "review_status", "notes", "tags", "hidden")
+#: Who last reviewed a generation and when, and who wrote its notes (`load()` adds them
+#: after `ANNOTATION_FIELDS`: "" and NaT when nobody did).
+AUTHOR_COLUMNS = ("reviewed_by", "reviewed_at", "notes_by")
 
 INT_COLUMNS = ("seed", "template_version", "video_width", "video_height", "http_status")
 FLOAT_COLUMNS = ("inference_s", "elapsed_s", "video_duration", "cost_usd")

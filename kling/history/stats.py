@@ -8,6 +8,7 @@ studio's time zone (`kling.history.frame.local_timezone`).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -89,14 +90,21 @@ def _seconds(duration: pd.Series) -> pd.Series:
     return duration.map(lookup).astype("float64")
 
 
-def compute_stats(frame: pd.DataFrame, price_per_second: float = 0.28, *,
-                  today: date | None = None) -> HistoryStats:
-    """Statistics of the given rows (e.g. a query result)."""
+@dataclass(frozen=True)
+class _Money:
+    """Per row: seconds of video, confirmed spend, the estimate of a possibly billed
+    generation, and the estimate of one still queued or running."""
+
+    seconds: np.ndarray
+    spend: np.ndarray
+    unsure: np.ndarray
+    unsure_cost: np.ndarray
+    pending_cost: np.ndarray
+
+
+def _money(frame: pd.DataFrame, price_per_second: float) -> _Money:
     status = frame["status"]
     succeeded = (status == "succeeded").to_numpy(dtype=bool)
-    failed = (status == "failed").to_numpy(dtype=bool)
-    n_ok, n_failed = int(succeeded.sum()), int(failed.sum())
-    times = frame["inference_s"][succeeded].dropna().reset_index(drop=True)
     seconds = _seconds(frame["duration"]).fillna(0.0).to_numpy()
     cost = frame["cost_usd"].to_numpy(dtype=float)
     # A blank cost (a log from before costs were recorded) is estimated only where the
@@ -106,9 +114,25 @@ def compute_stats(frame: pd.DataFrame, price_per_second: float = 0.28, *,
         billed = maybe_billed(frame).to_numpy(dtype=bool)
         cost = np.where(blank, np.where(billed, seconds * price_per_second, 0.0), cost)
     unsure = possibly_billed_rows(frame).to_numpy(dtype=bool)
-    spend = np.where(succeeded, cost, 0.0)
+    estimate = seconds * price_per_second
     # Never zero: a possibly billed generation costs its estimate unless more was logged.
-    unsure_cost = np.where(unsure, np.where(cost > 0, cost, seconds * price_per_second), 0.0)
+    unsure_cost = np.where(unsure, np.where(cost > 0, cost, estimate), 0.0)
+    pending = (status == "pending").to_numpy(dtype=bool)
+    pending_cost = np.where(pending, np.where(cost > 0, cost, estimate), 0.0)
+    return _Money(seconds, np.where(succeeded, cost, 0.0), unsure, unsure_cost, pending_cost)
+
+
+def compute_stats(frame: pd.DataFrame, price_per_second: float = 0.28, *,
+                  today: date | None = None) -> HistoryStats:
+    """Statistics of the given rows (e.g. a query result)."""
+    status = frame["status"]
+    succeeded = (status == "succeeded").to_numpy(dtype=bool)
+    failed = (status == "failed").to_numpy(dtype=bool)
+    n_ok, n_failed = int(succeeded.sum()), int(failed.sum())
+    times = frame["inference_s"][succeeded].dropna().reset_index(drop=True)
+    money = _money(frame, price_per_second)
+    seconds, spend, unsure, unsure_cost = (money.seconds, money.spend, money.unsure,
+                                           money.unsure_cost)
     ok_seconds = np.where(succeeded, seconds, 0.0)
     created = frame["created_at"]
     tz = created.dt.tz or local_timezone()
@@ -147,3 +171,66 @@ def compute_stats(frame: pd.DataFrame, price_per_second: float = 0.28, *,
         expected_times=measured_expectations(frame["duration"][succeeded],
                                              frame["inference_s"][succeeded]),
     )
+
+
+# -- people ---------------------------------------------------------------------------
+
+#: How a generation with no name on it (from before names were kept) is listed.
+NO_NAME = "(no name)"
+
+
+def _people(frame: pd.DataFrame) -> np.ndarray:
+    """Per row, who made it: `created_by` trimmed and lowercased ("" for nobody)."""
+    return (frame["created_by"].fillna("").astype(str).str.strip().str.lower()
+            .to_numpy(dtype=object))
+
+
+@dataclass(frozen=True)
+class Commitments:
+    """What one month's generations have spent or may still cost, in USD, in all and by
+    person (`created_by`, lowercased): succeeded ones at their cost, those still queued or
+    running and possibly billed ones at their estimate; failures that were not billed
+    cost nothing. Budgets (`kling.people.budgets`) are checked against it."""
+
+    total_usd: float = 0.0
+    by_person: Mapping[str, float] = field(default_factory=dict)
+
+
+def month_commitments(frame: pd.DataFrame, price_per_second: float,
+                      month: date | None = None) -> Commitments:
+    """The `Commitments` of the month of `month` (default: this month), by the creation
+    time of each generation in the studio's time zone. Hidden ones count: removing a
+    generation from view does not give its money back."""
+    created = frame["created_at"]
+    tz = created.dt.tz or local_timezone()
+    month = month or datetime.now(tz).date()
+    money = _money(frame, price_per_second)
+    committed = money.spend + money.unsure_cost + money.pending_cost
+    inside = ((created.dt.year == month.year) & (created.dt.month == month.month)
+              ).to_numpy(dtype=bool, na_value=False)
+    if not inside.any():
+        return Commitments()
+    amounts = pd.Series(committed[inside], index=_people(frame)[inside])
+    by_person = amounts[amounts.index != ""].groupby(level=0).sum()
+    return Commitments(total_usd=round(float(amounts.sum()), 2),
+                       by_person={str(k): round(float(v), 2) for k, v in by_person.items()})
+
+
+def spend_by_person_month(frame: pd.DataFrame, price_per_second: float) -> pd.DataFrame:
+    """Per month ("YYYY-MM", newest first) and person (most spent first): how many
+    generations they made, their confirmed spend and their possibly billed estimate."""
+    columns = ["month", "person", "generations", "spend_usd", "possibly_billed_usd"]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    money = _money(frame, price_per_second)
+    people = _people(frame)
+    table = pd.DataFrame({
+        "month": frame["created_at"].dt.strftime("%Y-%m").to_numpy(dtype=object),
+        "person": np.where(people == "", NO_NAME, people),
+        "generations": 1, "spend_usd": money.spend, "possibly_billed_usd": money.unsure_cost,
+    }).dropna(subset=["month"])
+    table = table.groupby(["month", "person"], as_index=False).sum()
+    table[["spend_usd", "possibly_billed_usd"]] = table[
+        ["spend_usd", "possibly_billed_usd"]].round(2)
+    return table.sort_values(["month", "spend_usd", "person"],
+                             ascending=[False, False, True], ignore_index=True)[columns]

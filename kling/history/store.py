@@ -33,14 +33,18 @@ from ..billing import estimate_cost, possibly_billed
 from ..models import MODEL_NAME, GenerationRequest, GenerationResult
 from ..storage.locks import LockPair
 from ..storage.process import process_owner
-from .annotations import annotation_value, split_tags
+from .annotations import annotation_rows, annotation_value, split_tags
 from .frame import FrameCache, local_timezone
 from .logfile import LOCK_TIMEOUT_S, LogFile
 from .query import HistoryQuery, apply_query
 from .schema import (
-    ANNOTATION_COLUMNS, ANNOTATION_FIELDS, ASSEMBLED_SOURCE, HISTORY_COLUMNS, check_id, new_id,
+    ANNOTATION_COLUMNS, ANNOTATION_FIELDS, ASSEMBLED_SOURCE, AUTHOR_COLUMNS, HISTORY_COLUMNS,
+    check_id, new_id,
 )
-from .stats import HistoryStats, compute_stats
+from .stats import (
+    Commitments, HistoryStats, compute_stats, month_commitments, spend_by_person_month,
+)
+from .trail import TrailEvent, trail_of
 
 log = logging.getLogger("kling.history")
 
@@ -82,9 +86,11 @@ class HistoryLog:
         batch_id: str | None = None,
         storyboard_id: str | None = None,
         shot: str | None = None,
+        created_by: str | None = None,
     ) -> str:
         """Log a generation about to be sent (durably, before sending); return its id.
-        A storyboard's take names its storyboard and the shot's key."""
+        A storyboard's take names its storyboard and the shot's key; `created_by` is who
+        asked for it (an email, or the computer's user)."""
         gen_id = check_id(gen_id) if gen_id is not None else new_id()
         row = {
             "id": gen_id, "created_at": _now_iso(), "status": "pending",
@@ -96,14 +102,14 @@ class HistoryLog:
                               if template_vars else None),
             "batch_id": batch_id, "cost_usd": self._estimate(request.duration),
             "source": source, "owner": process_owner(),
-            "storyboard_id": storyboard_id, "shot": shot,
+            "storyboard_id": storyboard_id, "shot": shot, "created_by": created_by,
         }
         self._write(row)
         return gen_id
 
     def record_assembled(self, *, gen_id: str, title: str, aspect_ratio: str, seconds: float,
                          width: int, height: int, video_path: str, storyboard_id: str,
-                         elapsed_s: float) -> str:
+                         elapsed_s: float, created_by: str | None = None) -> str:
         """Log a spot assembled from a storyboard's picked takes: a finished video made
         here, not by Firemoon, so it costs nothing and has no seed. Returns its id."""
         gen_id, now = check_id(gen_id), _now_iso()
@@ -114,6 +120,7 @@ class HistoryLog:
             "video_width": width, "video_height": height, "video_duration": seconds,
             "cost_usd": 0.0, "source": ASSEMBLED_SOURCE, "model": ASSEMBLED_SOURCE,
             "storyboard_id": storyboard_id, "owner": process_owner(),
+            "created_by": created_by,
         })
         return gen_id
 
@@ -155,8 +162,8 @@ class HistoryLog:
                    owner=process_owner())
         self._write(row)
 
-    def annotate(self, gen_ids: str | Iterable[str], **fields: Any) -> None:
-        """Set annotations of one or several generations in one append.
+    def annotate(self, gen_ids: str | Iterable[str], *, by: str = "", **fields: Any) -> None:
+        """Set annotations of one or several generations in one append, `by` someone.
 
         Fields: `favourite`/`hidden` (bool), `rating` (1-5 or None), `review_status`
         (one of `REVIEW_STATUSES`), `notes` (text), `tags` (list or comma text).
@@ -170,7 +177,8 @@ class HistoryLog:
             return
         now = _now_iso()
         self._annotations.append([
-            {"id": gen_id, "field": name, "value": value, "annotated_at": now}
+            {"id": gen_id, "field": name, "value": value, "annotated_at": now,
+             "annotated_by": by}
             for gen_id in ids for name, value in values.items()
         ])
 
@@ -197,7 +205,8 @@ class HistoryLog:
         if found is None:
             log.warning("history has no row for %s; logging its outcome alone", gen_id)
             return {"id": gen_id, "created_at": _now_iso(), "model": MODEL_NAME}
-        row = {k: v for k, v in found.items() if k not in ANNOTATION_FIELDS}
+        row = {k: v for k, v in found.items()
+               if k not in ANNOTATION_FIELDS and k not in AUTHOR_COLUMNS}
         if isinstance(row.get("template_vars"), dict):
             row["template_vars"] = json.dumps(row["template_vars"], ensure_ascii=False)
         return row
@@ -206,7 +215,8 @@ class HistoryLog:
     def load(self) -> pd.DataFrame:
         """One row per generation (its latest state), newest first, annotations merged.
 
-        Columns: `HISTORY_COLUMNS`, then `ANNOTATION_FIELDS`, then any columns the file
+        Columns: `HISTORY_COLUMNS`, then `ANNOTATION_FIELDS` and `AUTHOR_COLUMNS`
+        (`reviewed_at` a time like `created_at`), then any columns the file
         has that this code does not know. Text is `str` ("" when blank; `duration` is
         text like the API's "5"), whole numbers are nullable `Int64`, `created_at` and
         `finished_at` are zone-aware in the studio's time zone, `favourite`/`hidden` are
@@ -244,6 +254,38 @@ class HistoryLog:
             return compute_stats(visible, self.price_per_second, today=day)
 
         return self._frames.derived(day, visible_stats)
+
+    # -- people -------------------------------------------------------------------------
+    def people(self) -> list[str]:
+        """Everyone a generation names as its maker (`created_by`), sorted."""
+        frame = self._frames.current()
+        return sorted({str(v).strip() for v in frame["created_by"].unique()
+                       if isinstance(v, str) and v.strip()}, key=str.casefold)
+
+    def commitments(self, month: date | None = None) -> Commitments:
+        """What this month's (or `month`'s) generations spent or may still cost, in all
+        and by person (`kling.history.stats.Commitments`); cached while unchanged."""
+        tz = local_timezone()
+        month = month or datetime.now(tz).date()
+        key = ("commitments", month.year, month.month)
+        return self._frames.derived(
+            key, lambda frame: month_commitments(frame, self.price_per_second, month))
+
+    def spend_by_person_month(self, df: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Generations, spend and possibly billed estimate per month and person, of `df`
+        (default: every visible generation)."""
+        if df is None:
+            frame = self._frames.current()
+            df = frame[~frame["hidden"].to_numpy(dtype=bool)]
+        return spend_by_person_month(df, self.price_per_second)
+
+    def trail(self, gen_id: str) -> list[TrailEvent]:
+        """Who did what to one generation and when, oldest first; [] if unknown."""
+        row = self.get(check_id(gen_id))
+        if row is None:
+            return []
+        rows = annotation_rows(self._annotations.read_complete(), self.annotations_path)
+        return trail_of(row, rows[rows["id"] == gen_id], local_timezone())
 
 
 def _plain(value: Any) -> Any:

@@ -104,14 +104,12 @@ def queue_takes(board: Storyboard, queue: JobRunner, owner: str, *,
         raise StoryboardError(" ".join(found.values()))
     rng = rng or random.SystemRandom()
     plans = [(shot, board.requests_for(shot, rng.randint(0, MAX_SEED))) for shot in chosen]
-    jobs = []
-    for shot, requests in plans:
-        for request in requests:
-            jobs.append(queue.submit(request, owner=owner, source="storyboard",
-                                     template_id=shot.template_id,
-                                     template_version=shot.template_version,
-                                     storyboard_id=board.id, shot=shot.key))
-    return jobs
+    # One submission, so that a budget takes or refuses the storyboard's takes together.
+    return queue.submit_each(
+        [(request, {"source": "storyboard", "template_id": shot.template_id,
+                    "template_version": shot.template_version, "storyboard_id": board.id,
+                    "shot": shot.key})
+         for shot, requests in plans for request in requests], owner=owner)
 
 
 @dataclass(frozen=True)
@@ -202,8 +200,10 @@ class SpotMaker:
         return ids
 
     def assemble(self, board: Storyboard, takes: dict[str, list[Take]], *,
-                 music: bytes | None = None, music_name: str = "") -> SpotTask:
-        """Start assembling the picked takes (captions, crossfades, end card, music)."""
+                 music: bytes | None = None, music_name: str = "",
+                 created_by: str | None = None) -> SpotTask:
+        """Start assembling the picked takes (captions, crossfades, end card, music);
+        the spot's history row names `created_by`."""
         clip_ids = self.clips_for(board, takes)
         paths = [self._archive.path_for(gen_id) for gen_id in clip_ids]
         card = self._end_card(board)
@@ -230,9 +230,10 @@ class SpotMaker:
                 gen_id=spot_id, title=board.title, aspect_ratio=board.aspect_ratio,
                 seconds=round(result.duration, 3), width=result.width, height=result.height,
                 video_path=str(result.path), storyboard_id=board.id,
-                elapsed_s=time.monotonic() - started)
+                elapsed_s=time.monotonic() - started, created_by=created_by)
             self._storyboards.save(dataclasses.replace(self._storyboards.get(board.id),
-                                                       assembled=spot_id))
+                                                       assembled=spot_id),
+                                   by=created_by or "")
             return {"spot_id": spot_id}
 
         return self._start(board, "assemble", work)

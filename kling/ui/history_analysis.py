@@ -17,6 +17,7 @@ from kling.billing import POSSIBLY_BILLED
 from kling.history import HistoryQuery, HistoryStats
 from kling.services import Studio
 from kling.ui.history_detail import template_names
+from kling.ui.history_export import spreadsheet_safe
 
 _HISTOGRAM_BINS = 30
 _READY = "#2e9e5b"
@@ -227,3 +228,31 @@ def render_analysis(studio: Studio, stats: HistoryStats) -> None:
     else:
         _money_and_seconds(stats.per_month, alt.X("month:O", title=None,
                                                   axis=alt.Axis(labelAngle=0)))
+
+
+def render_people_spend(studio: Studio, rows: pd.DataFrame) -> None:
+    """Spend by person and by month, of the generations the filters let through."""
+    st.markdown("**Spend by person and month**")
+    table = studio.history.spend_by_person_month(rows)
+    if table.empty:
+        st.caption("Nothing was spent on these generations.")
+        return
+    chart, figures = st.columns([3, 2])
+    with chart:
+        st.altair_chart(alt.Chart(table, height=_HEIGHT).mark_bar().encode(
+            x=alt.X("month:O", title=None, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("spend_usd:Q", title="USD", axis=alt.Axis(format="$,.0f")),
+            color=alt.Color("person:N", title="Made by"),
+            tooltip=["month:O", alt.Tooltip("person:N", title="Made by"),
+                     alt.Tooltip("spend_usd:Q", title="Spend", format="$,.2f"),
+                     alt.Tooltip("possibly_billed_usd:Q", title=POSSIBLY_BILLED,
+                                 format="$,.2f")],
+        ), width="stretch")
+    with figures:
+        st.dataframe(spreadsheet_safe(table), hide_index=True, width="stretch", column_config={
+            "month": "Month", "person": "Made by", "generations": "Generations",
+            "spend_usd": st.column_config.NumberColumn("Spend", format="dollar"),
+            "possibly_billed_usd": st.column_config.NumberColumn(
+                POSSIBLY_BILLED.capitalize(), format="dollar",
+                help="Sent, but the answer never came: Firemoon may have charged it."),
+        })

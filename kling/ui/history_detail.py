@@ -23,12 +23,14 @@ import streamlit as st
 from kling.archive import VideoArchive
 from kling.errors import KlingError
 from kling.billing import POSSIBLY_BILLED
-from kling.history import MAX_NOTES_CHARS, REVIEW_STATUSES
+from kling.history import MAX_NOTES_CHARS, REVIEW_STATUSES, TrailEvent
+from kling.people import Action
 from kling.services import Studio
 from kling.templates import TemplateError
+from kling.ui.access import allowed, reason
 from kling.ui.history_export import spreadsheet_safe
 from kling.ui.history_format import (
-    PENDING_NOTE, REVIEW_LABELS, badges, blank, facts, is_possibly_billed,
+    PENDING_NOTE, REVIEW_LABELS, TRAIL_LABELS, badges, blank, facts, is_possibly_billed,
     money_md, possibly_billed_note, settings_line, short, table_height, text, when,
 )
 from kling.ui.state import GENERATE_PAGE, generate_link, open_in_generate
@@ -134,6 +136,9 @@ def _save_review(studio: Studio, gen_id: str) -> None:
 
 
 def _save_notes(studio: Studio, gen_id: str) -> None:
+    if not allowed(studio, Action.CURATE):  # viewers write notes; tags are curators'
+        annotate(studio, [gen_id], "Notes saved.", notes=st.session_state[f"notes-{gen_id}"])
+        return
     annotate(studio, [gen_id], "Notes and tags saved.",
              notes=st.session_state[f"notes-{gen_id}"],
              tags=st.session_state[f"tags-{gen_id}"])
@@ -221,30 +226,55 @@ def _facts_table(row: Mapping[str, Any], names: Mapping[str, str]) -> pd.DataFra
 def _annotation_widgets(studio: Studio, row: Mapping[str, Any]) -> None:
     gen_id = row["id"]
     rating = row.get("rating")
-    st.caption("Rating")
+    curate, review_help = reason(studio, Action.CURATE), reason(studio, Action.REVIEW)
+    st.caption("Rating", help=curate)
     st.feedback("stars", key=f"rating-{gen_id}",
                 default=None if blank(rating) else int(rating) - 1,
-                on_change=_save_rating, args=(studio, gen_id))
+                on_change=_save_rating, args=(studio, gen_id), disabled=curate is not None)
     review = text(row.get("review_status"), "draft")
     st.segmented_control(
         "Review", REVIEW_STATUSES, default=review if review in REVIEW_STATUSES else "draft",
         required=True, format_func=REVIEW_LABELS.get, key=f"review-{gen_id}",
-        on_change=_save_review, args=(studio, gen_id),
+        on_change=_save_review, args=(studio, gen_id), disabled=review_help is not None,
+        help=review_help,
     )
+    reviewer = text(row.get("reviewed_by"))
+    if reviewer and review in ("approved", "rejected"):
+        st.caption(f"{REVIEW_LABELS[review]} by {literal(reviewer)}, "
+                   f"{when(row.get('reviewed_at'))}")
     st.toggle("Favourite", value=row.get("favourite") is True, key=f"fav-{gen_id}",
-              on_change=_save_favourite, args=(studio, gen_id))
+              on_change=_save_favourite, args=(studio, gen_id), disabled=curate is not None,
+              help=curate)
     # Not `max_chars`: the browser would silently cut a paste that is too long. The
     # count follows the box each time it is left, and too much text stays where it is.
     st.text_area("Notes", value=text(row.get("notes")), key=f"notes-{gen_id}", height=80,
                  placeholder="What works, what to change, who it is for…",
                  help=f"Up to {MAX_NOTES_CHARS:,} characters.")
     too_long = _notes_length(st.session_state.get(f"notes-{gen_id}"))
+    notes_by = text(row.get("notes_by"))
+    if notes_by and text(row.get("notes")):
+        st.caption(f"Notes by {literal(notes_by)}")
     tags = row.get("tags")
     st.text_input("Tags", value=", ".join(tags) if isinstance(tags, list) else text(tags),
                   key=f"tags-{gen_id}", placeholder="summer, hero shot",
-                  help="Separate tags with commas.")
-    st.button("Save notes and tags", key=f"save-notes-{gen_id}", on_click=_save_notes,
+                  help=curate or "Separate tags with commas.", disabled=curate is not None)
+    st.button("Save notes and tags" if curate is None else "Save notes",
+              key=f"save-notes-{gen_id}", on_click=_save_notes,
               args=(studio, gen_id), icon=":material/save:", disabled=too_long)
+
+
+def _trail(studio: Studio, gen_id: str) -> None:
+    """Who generated it, who rated, tagged, noted and reviewed it, and when."""
+    events: list[TrailEvent] = studio.history.trail(gen_id)
+    if not events:
+        return
+    st.markdown("**Who did what**")
+    st.dataframe(spreadsheet_safe(pd.DataFrame({
+        "When": [when(event.at) for event in events],
+        "Who": [event.by or "(no name)" for event in events],
+        "What": [TRAIL_LABELS.get(event.what, event.what) for event in events],
+        "Value": [short(event.value, 80) for event in events],
+    })), hide_index=True, width="stretch", height=table_height(len(events)))
 
 
 def _notes_length(notes: Any) -> bool:
@@ -318,7 +348,9 @@ def _actions(studio: Studio, row: Mapping[str, Any], owner: str,
              names: Mapping[str, str]) -> None:
     gen_id = row["id"]
     bar = st.container(horizontal=True)
-    if is_possibly_billed(row):
+    if not allowed(studio, Action.GENERATE):
+        pass  # re-run and remix make videos: not offered (the Generate page says why)
+    elif is_possibly_billed(row):
         bar.button("Re-run…", key=f"rerun-{gen_id}", type="primary", icon=":material/replay:",
                    help="Make it again: same prompt, settings and seed. It may already "
                         "have been billed, so you are asked first.",
@@ -327,12 +359,15 @@ def _actions(studio: Studio, row: Mapping[str, Any], owner: str,
                     icon=":material/replay:",
                     help="Make it again: same prompt, settings and seed."):
         _queue_again(studio, row, owner)
-    if bar.button("Remix", key=f"remix-{gen_id}", icon=":material/edit:",
-                  help="Open Generate with these settings to change them first."):
+    if allowed(studio, Action.GENERATE) and bar.button(
+            "Remix", key=f"remix-{gen_id}", icon=":material/edit:",
+            help="Open Generate with these settings to change them first."):
         remix(row, names)
     # Switching to another dialog needs a whole-page rerun: a callback here would only
     # rerun this dialog.
-    if row.get("hidden") is True:
+    if not allowed(studio, Action.REMOVE):
+        pass  # removing is an admin's
+    elif row.get("hidden") is True:
         bar.button("Restore to view", key=f"restore-{gen_id}", icon=":material/visibility:",
                    on_click=_restore, args=(studio, [gen_id]))
         if bar.button("Delete video file…", key=f"delete-{gen_id}", icon=":material/delete:",
@@ -371,6 +406,7 @@ def render_detail(studio: Studio, gen_id: str, owner: str) -> None:
     table = _facts_table(row, names)
     st.dataframe(table, width="stretch", height=table_height(len(table)),
                  column_config={"_index": st.column_config.Column(width="medium")})
+    _trail(studio, gen_id)
     st.caption("Link to exactly this generation (copy it with the button on the right):")
     st.code(share_link(gen_id), language=None)
 

@@ -28,6 +28,10 @@ STATUS_LABELS = {
 _STATUS_COLOURS = {"succeeded": "green", "failed": "red", "pending": "blue",
                    "interrupted": "orange"}
 REVIEW_LABELS = {"draft": "Draft", "approved": "Approved", "rejected": "Rejected"}
+#: What each kind of event in a generation's trail (`HistoryLog.trail`) is called.
+TRAIL_LABELS = {"generated": "Generated", "rating": "Rated", "review_status": "Reviewed",
+                "notes": "Wrote notes", "tags": "Tagged", "favourite": "Favourite",
+                "hidden": "Removed from view"}
 _REVIEW_BADGES = {"approved": ":green-badge[:material/check: Approved]",
                   "rejected": ":red-badge[:material/close: Rejected]"}
 SORT_LABELS = {
@@ -222,10 +226,12 @@ def facts(row: Mapping[str, Any], template_names: Mapping[str, str]) -> list[Fac
         Fact("Video", _video_size(row)),
         Fact("Rating", stars(row.get("rating")) or "—"),
         Fact("Review", REVIEW_LABELS.get(text(row.get("review_status")), "Draft")),
+        Fact("Reviewed by", text(row.get("reviewed_by"), "—")),
         Fact("Tags", _tags(row.get("tags"))),
         Fact("Batch", text(row.get("batch_id"), "—")),
         Fact("Made with", {"cli": "command line", "studio": "studio"}.get(
             text(row.get("source")), text(row.get("source"), "—"))),
+        Fact("Made by", text(row.get("created_by"), "—")),
         Fact("Error", f"{error} [{error_kind}]" if error and error_kind else error or "—"),
         Fact("Id", text(row.get("id"))),
     ]

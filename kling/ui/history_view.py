@@ -25,7 +25,9 @@ from kling.billing import possibly_billed_rows
 from kling.errors import KlingError
 from kling.history import REVIEW_STATUSES, SORTS, STATUSES, HistoryQuery
 from kling.models import ASPECT_RATIOS, DURATIONS
+from kling.people import Action
 from kling.services import Studio
+from kling.ui.access import allowed, reason
 from kling.ui.history_detail import (
     MAX_COMPARE, annotate, ask_to_delete_files, ask_to_remove, open_compare, open_detail,
     render_media, template_names,
@@ -48,7 +50,7 @@ VIEWS = ("Gallery", "Table", "Analysis")
 FILTER_DEFAULTS: dict[str, object] = {
     "q": "", "status": [], "ratio": [], "duration": [], "from": None, "to": None,
     "template": [], "fav": False, "min_rating": None, "review": [], "hidden": False,
-    "sort": "newest",
+    "by": [], "sort": "newest",
 }
 _PAGE_KEYS = ("page", "table_page")
 
@@ -147,13 +149,19 @@ def render_filters(studio: Studio, everything: pd.DataFrame) -> HistoryQuery:
         reviews = review.pills("Review", REVIEW_STATUSES, selection_mode="multi",
                                key="review", format_func=REVIEW_LABELS.get, **bound)
         favourites = review.toggle("Favourites only", key="fav", **bound)
+        people = studio.history.people()
+        makers = template.multiselect(
+            "Made by", people, key="by", placeholder="Anyone" if people else "No names yet",
+            disabled=not people, **bound,
+            help="Who generated it: the person signed in, or the computer's user for the "
+                 "command line.")
         hidden = review.toggle("Show removed", key="hidden", **bound,
                                help="Include generations removed from view, to restore them.")
     return HistoryQuery(
         text=text_query or "", statuses=statuses, aspect_ratios=ratios, durations=durations,
         date_from=date_from, date_to=date_to, template_ids=templates,
         favourites_only=favourites, min_rating=min_rating, review_statuses=reviews,
-        include_hidden=hidden, sort=sort_by or "newest",
+        include_hidden=hidden, people=tuple(makers), sort=sort_by or "newest",
     )
 
 
@@ -236,14 +244,20 @@ def render_selection_bar(studio: Studio, selected: pd.DataFrame) -> None:
     bar.button("Compare", key="bulk-compare", icon=":material/compare:",
                disabled=not 2 <= count <= MAX_COMPARE, on_click=open_compare, args=(ids,),
                help=f"Side by side: select two to {MAX_COMPARE}.")
+    curate, review = reason(studio, Action.CURATE), reason(studio, Action.REVIEW)
     bar.button("Favourite", key="bulk-favourite", icon=":material/star:", on_click=annotate,
-               args=(studio, ids, f"{count} added to favourites."), kwargs={"favourite": True})
+               args=(studio, ids, f"{count} added to favourites."), kwargs={"favourite": True},
+               disabled=curate is not None, help=curate)
     bar.button("Approve", key="bulk-approve", icon=":material/check:", on_click=annotate,
-               args=(studio, ids, f"{count} approved."), kwargs={"review_status": "approved"})
+               args=(studio, ids, f"{count} approved."), kwargs={"review_status": "approved"},
+               disabled=review is not None, help=review)
     bar.button("Reject", key="bulk-reject", icon=":material/close:", on_click=annotate,
-               args=(studio, ids, f"{count} rejected."), kwargs={"review_status": "rejected"})
+               args=(studio, ids, f"{count} rejected."), kwargs={"review_status": "rejected"},
+               disabled=review is not None, help=review)
     with bar:
         render_zip_button(studio, selected)
+    if not allowed(studio, Action.REMOVE):
+        return  # removing and deleting are an admin's
     hidden = selected["hidden"].to_numpy(dtype=bool)
     shown_ids = [i for i, h in zip(ids, hidden) if not h]
     hidden_ids = [i for i, h in zip(ids, hidden) if h]

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import streamlit as st
 
 from kling.billing import POSSIBLY_BILLED
-from kling.errors import KlingError
+from kling.errors import KlingError, RefusedError
 from kling.jobs import Job, JobStatus
 from kling.models import GenerationRequest
 from kling.services import Studio
@@ -109,19 +109,19 @@ def _retry(studio: Studio, job: Job, owner: str) -> None:
 
 def queue_jobs(studio: Studio, requests: list[GenerationRequest], owner: str,
                **fields: Any) -> list[Job]:
-    """Queue these generations; if the history cannot be written, say so and stop.
+    """Queue these generations together (one budget check for all of them); if they
+    cannot be queued, say why and stop.
 
     A generation is only queued once its pending row is on disk, so a failure here
-    means the rest were not sent; the message says how many were.
+    means the rest were not sent; those queued before it show in the jobs panel.
     """
-    jobs: list[Job] = []
     try:
-        for request in requests:
-            jobs.append(studio.queue.submit(request, owner=owner, **fields))
+        return studio.queue.submit_many(requests, owner=owner, **fields)
+    except RefusedError as exc:
+        st.error(literal(exc), icon=":material/block:")
     except (KlingError, OSError) as exc:
-        done = f" {len(jobs)} of {len(requests)} were queued before it." if jobs else ""
-        st.error(f"Nothing more was queued: {literal(exc)}{done}", icon=":material/error:")
-    return jobs
+        st.error(f"Nothing more was queued: {literal(exc)}", icon=":material/error:")
+    return []
 
 
 def _job_card(studio: Studio, job: Job, owner: str, now: float) -> None:

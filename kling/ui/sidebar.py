@@ -12,7 +12,8 @@ from kling.billing import POSSIBLY_BILLED
 from kling.errors import KlingError
 from kling.history import HistoryLog, HistoryStats
 from kling.services import Studio
-from kling.ui.state import leave_legacy_pages_mode, owner, studio
+from kling.people import usd
+from kling.ui.state import leave_legacy_pages_mode, owner, shared_history, studio
 from kling.ui.text import literal
 
 
@@ -120,10 +121,11 @@ def render_sidebar(studio: Studio, owner: str) -> None:
                 "in `.streamlit/secrets.toml`, then restart the studio.",
                 icon=":material/science:",
             )
+        _who(studio)
         _key_status(studio)
         _jobs_running(studio, owner)
 
-        stats = _spend(studio.history)
+        stats = _spend(shared_history())
         st.metric("Spend today", f"${stats.spend_today:,.2f}")
         st.metric("Spend this month", f"${stats.spend_this_month:,.2f}")
         if stats.possibly_billed:
@@ -131,7 +133,33 @@ def render_sidebar(studio: Studio, owner: str) -> None:
                       help=f"{stats.possibly_billed} generation(s) were sent but no answer came "
                            "back, so Firemoon may have made and charged them. Not counted "
                            "in the spend above; check your Firemoon account.")
+        _budget(studio)
         st.caption(f"Estimates at ${studio.settings.price_per_second:.2f} per second of video.")
+
+
+def _who(studio: Studio) -> None:
+    """Who is signed in, with what role, and the way out (only with sign-in)."""
+    if not studio.people.sign_in:
+        return
+    person = studio.person
+    st.markdown(f"Signed in as **{literal(person.label)}**")
+    if person.name:
+        st.caption(literal(person.email))
+    st.caption(f"Role: {person.role.value}")
+    st.button("Sign out", on_click=st.logout, icon=":material/logout:", key="sign_out")
+
+
+def _budget(studio: Studio) -> None:
+    """What this person may still spend this month, when a budget is set."""
+    view = studio.budget_status()
+    if view.person_cap is not None:
+        st.metric("Your budget left", usd(view.person_left),
+                  help=f"{usd(view.person_used)} of {usd(view.person_cap)} this month is spent, "
+                       "queued or possibly billed.")
+    if view.team_cap is not None:
+        st.metric("Team budget left", usd(view.team_left),
+                  help=f"{usd(view.team_used)} of {usd(view.team_cap)} this month is spent, "
+                       "queued or possibly billed.")
 
 
 def start_page(*, owner_in_url: bool = False) -> tuple[Studio, str]:

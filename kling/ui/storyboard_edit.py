@@ -16,11 +16,13 @@ import streamlit as st
 from kling.coach import DURATION_USES
 from kling.errors import KlingError
 from kling.models import ASPECT_RATIOS, DURATIONS
+from kling.people import Action
 from kling.services import Studio
 from kling.storyboards import Storyboard
 from kling.storyboards.model import (
     MAX_CAPTION_CHARS, MAX_SHOTS, MAX_STYLE_CHARS, MAX_TAKES, MAX_TITLE_CHARS, MIN_SHOTS,
 )
+from kling.ui.access import allowed
 from kling.ui.text import literal
 
 SELECTED = "sb_selected"
@@ -89,6 +91,8 @@ def _delete(studio: Studio, board_id: str) -> None:
 def render_list(studio: Studio) -> Storyboard | None:
     """The storyboards to choose from and a new one to start; the one chosen."""
     boards = studio.storyboards.all()
+    if not allowed(studio, Action.EDIT):
+        return _chosen(studio, boards)
     with st.container(border=True):
         st.text_input("New storyboard", key="sb_new_title", max_chars=MAX_TITLE_CHARS,
                       placeholder="Summer drop teaser")
@@ -101,16 +105,9 @@ def render_list(studio: Studio) -> Storyboard | None:
     if damaged:
         st.warning(f"{len(damaged)} storyboard file(s) cannot be read and are kept as they "
                    f"are: {literal(', '.join(damaged))}.", icon=":material/warning:")
-    if not boards:
-        st.caption("No storyboards yet: give the first one a title above.")
+    board = _chosen(studio, boards)
+    if board is None:
         return None
-    ids = [b.id for b in boards]
-    if st.session_state.get(SELECTED) not in ids:
-        st.session_state[SELECTED] = ids[0]
-    titles = {b.id: b.title for b in boards}
-    chosen = st.radio("Storyboards", ids, key=SELECTED,
-                      format_func=lambda i: f"{titles[i]} · {len(_by_id(boards, i).shots)} shots")
-    board = _by_id(boards, chosen)
     actions = st.container(horizontal=True)
     actions.button("Duplicate", icon=":material/content_copy:", key="sb_duplicate",
                    on_click=_duplicate, args=(studio, board.id))
@@ -125,6 +122,20 @@ def render_list(studio: Studio) -> Storyboard | None:
         no.button("Keep it", key="sb_delete_no",
                   on_click=lambda: st.session_state.pop("sb_confirm_delete", None))
     return board
+
+
+def _chosen(studio: Studio, boards: list[Storyboard]) -> Storyboard | None:
+    if not boards:
+        st.caption("No storyboards yet: give the first one a title above."
+                   if allowed(studio, Action.EDIT) else "No storyboards yet.")
+        return None
+    ids = [b.id for b in boards]
+    if st.session_state.get(SELECTED) not in ids:
+        st.session_state[SELECTED] = ids[0]
+    titles = {b.id: b.title for b in boards}
+    chosen = st.radio("Storyboards", ids, key=SELECTED,
+                      format_func=lambda i: f"{titles[i]} · {len(_by_id(boards, i).shots)} shots")
+    return _by_id(boards, chosen)
 
 
 def _by_id(boards: list[Storyboard], board_id: str) -> Storyboard:

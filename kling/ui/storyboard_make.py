@@ -342,3 +342,27 @@ def render_deliverables(studio: Studio, board: Storyboard) -> None:
                            file_name=f"{slug(board.title)}-formats.zip",
                            mime="application/zip", icon=":material/folder_zip:",
                            key=f"sb_zip_{board.id}", on_click="ignore")
+
+
+# -- watching -------------------------------------------------------------------------------
+
+def render_watch(studio: Studio, board: Storyboard) -> None:
+    """A storyboard for someone who may not change it: its shots, picked takes and spot."""
+    st.subheader(literal(board.title), anchor=False)
+    if board.style:
+        st.caption(f"Style: {literal(board.style)}")
+    spot = board.assembled
+    if spot and studio.archive.exists(spot):
+        st.markdown("**The spot**")
+        player, _ = st.columns([2, 1])
+        with player:
+            play_video(studio.archive, spot, None)
+    for number, shot in enumerate(board.shots, start=1):
+        with st.container(border=True):
+            st.markdown(f"**Shot {number}** · {shot.duration} s"
+                        + (f" · caption “{literal(shot.caption)}”" if shot.caption else ""))
+            st.text(shot.prompt)
+            if shot.picked and studio.archive.exists(shot.picked):
+                player, _ = st.columns([1, 2])
+                with player:
+                    play_video(studio.archive, shot.picked, None)

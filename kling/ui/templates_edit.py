@@ -296,8 +296,10 @@ def _restore(library: TemplateLibrary, template: Template, version: int) -> None
            f"({restored.version}).", icon=":material/history:")
 
 
-def render_versions(library: TemplateLibrary, template: Template) -> None:
-    """Every version, newest first; an earlier one can be read, compared and restored."""
+def render_versions(library: TemplateLibrary, template: Template, *,
+                    restore_refused: str | None = None) -> None:
+    """Every version, newest first, with who saved it; an earlier one can be read,
+    compared and restored (unless `restore_refused` says why this person may not)."""
     versions = library.versions(template.id)
     if len(versions) == 1:
         st.info("This is the first version. Every save adds a version here, so you can "
@@ -310,7 +312,8 @@ def render_versions(library: TemplateLibrary, template: Template) -> None:
                                                  version.version)]
         lines.append(f"- **Version {version.version}**"
                      + (" (current)" if version.version == template.version else "")
-                     + f" · saved {local_time(version.updated_at)} · "
+                     + f" · saved {local_time(version.updated_at)}"
+                     + (f" by {literal(version.author)}" if version.author else "") + " · "
                      + (f"changed {', '.join(changed).lower()}" if changed else "first version"))
     st.markdown("\n".join(lines))
     earlier = [v.version for v in versions if v.version != template.version]
@@ -324,8 +327,8 @@ def render_versions(library: TemplateLibrary, template: Template) -> None:
         _render_changes(changes, chosen, template.version)
     st.button(f"Restore version {chosen}", icon=":material/restore:",
               key=f"tpl_restore_{template.id}", on_click=_restore,
-              args=(library, template, chosen),
-              help="Makes it current again as a new version; nothing is lost.")
+              args=(library, template, chosen), disabled=restore_refused is not None,
+              help=restore_refused or "Makes it current again as a new version; nothing is lost.")
 
 
 def _render_changes(changes: list[FieldChange], old: int, new: int) -> None:

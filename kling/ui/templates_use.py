@@ -15,7 +15,9 @@ from kling.coach import RECOMMENDED_MAX_CHARS
 from kling.errors import InvalidRequestError
 from kling.jobs import plan_takes
 from kling.models import ASPECT_RATIOS, DURATIONS, GenerationRequest
+from kling.people import Action
 from kling.services import Studio
+from kling.ui.access import allowed
 from kling.errors import TemplateError
 from kling.templates.model import Template
 from kling.ui.generate_form import render_coach
@@ -64,10 +66,11 @@ def render_use(studio: Studio, template: Template, owner: str) -> None:
         prompt = _prompt(template, values)
         record = {"id": template.id, "version": template.version, "name": template.name,
                   "vars": filled_values(template, values)}
-        if st.button("Use in Generate", type="primary", icon=":material/arrow_forward:",
-                     key="tpl_use_in_generate", disabled=prompt is None,
-                     help="Opens Generate with this prompt, duration and aspect ratio "
-                          "filled in, to adjust the words or the seed before generating."):
+        if allowed(studio, Action.GENERATE) and st.button(
+                "Use in Generate", type="primary", icon=":material/arrow_forward:",
+                key="tpl_use_in_generate", disabled=prompt is None,
+                help="Opens Generate with this prompt, duration and aspect ratio "
+                     "filled in, to adjust the words or the seed before generating."):
             open_in_generate(prompt or "", duration=duration, aspect_ratio=aspect,
                              template=record)
         _generate_now(studio, owner, prompt, duration, aspect, record)
@@ -114,6 +117,8 @@ def _prompt(template: Template, values: dict[str, str]) -> str | None:
 def _generate_now(studio: Studio, owner: str, prompt: str | None, duration: str,
                   aspect: str, record: dict[str, Any]) -> None:
     """Queue variations of the prompt straight from here; they show up on Generate."""
+    if not allowed(studio, Action.GENERATE):
+        return  # making videos is a creator's: the Generate page says why
     with st.container(border=True):
         st.markdown("**Or generate right away**")
         takes_col, cost_col = st.columns([3, 2], vertical_alignment="bottom")

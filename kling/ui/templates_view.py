@@ -17,7 +17,9 @@ import streamlit as st
 
 from kling.coach import RECOMMENDED_MAX_CHARS, duration_hint, platform_hint
 from kling.history import template_stats
+from kling.people import Action
 from kling.services import Studio
+from kling.ui.access import allowed, reason
 from kling.errors import TemplateError
 from kling.templates.library import TemplateLibrary
 from kling.templates.model import Template
@@ -118,6 +120,7 @@ def render_library(studio: Studio) -> None:
     found = library.search(filters.text, filters.category, filters.tags)
     total = len(library.all())
     writable = can_change(library)
+    edit = reason(studio, Action.EDIT)
     # A row, not columns: the button keeps the width of its label and the count the rest.
     with st.container(horizontal=True, vertical_alignment="center",
                       horizontal_alignment="distribute"):
@@ -128,8 +131,8 @@ def render_library(studio: Studio) -> None:
         else:
             st.caption(f"{total} built-in templates")
         st.button("New template", icon=":material/add:", key="tpl_new", on_click=select,
-                  args=(NEW,), disabled=not writable,
-                  help=None if writable else _WAIT_FOR_RECOVERY)
+                  args=(NEW,), disabled=not writable or edit is not None,
+                  help=edit or (None if writable else _WAIT_FOR_RECOVERY))
     if not found:
         st.info("No template matches. Clear the search, or pick another category or tag.",
                 icon=":material/search_off:")
@@ -146,7 +149,7 @@ def render_card(template: Template, usage: Usage, selected: bool) -> None:
     """A template at a glance: what it is for, its settings, its prompt and how it did."""
     with st.container(border=True, key=f"tpl_card_{template.id}"):
         whose = (":gray-badge[Built-in]" if template.builtin
-                 else f":violet-badge[Yours · v{template.version}]")
+                 else f":violet-badge[Your team's · v{template.version}]")
         st.markdown(f"**{literal(template.name)}**  \n:blue-badge[{literal(template.category)}] "
                     f":gray-badge[{template.duration} s] :gray-badge[{template.aspect_ratio}] "
                     f"{whose}")
@@ -173,7 +176,8 @@ def render_workspace(studio: Studio, owner: str) -> None:
     """The open template (or the new-template form, or a word on where to start)."""
     library = studio.templates
     writable = can_change(library)
-    if st.session_state.get(SELECTED) == NEW and not writable:
+    edit = reason(studio, Action.EDIT)
+    if st.session_state.get(SELECTED) == NEW and (not writable or edit is not None):
         select(None)  # nothing could be saved: the page says why, above
     if st.session_state.get(SELECTED) == NEW:
         st.subheader("New template", anchor=False)
@@ -190,29 +194,32 @@ def render_workspace(studio: Studio, owner: str) -> None:
     if template.builtin:
         st.button("Duplicate to edit", icon=":material/content_copy:",
                   key=f"tpl_duplicate_{template.id}", on_click=duplicate,
-                  args=(library, template), disabled=not writable,
-                  help="Built-in templates are read-only: make your team's own copy to edit."
-                  if writable else _WAIT_FOR_RECOVERY)
+                  args=(library, template), disabled=not writable or edit is not None,
+                  help=edit or ("Built-in templates are read-only: make your team's own copy "
+                                "to edit." if writable else _WAIT_FOR_RECOVERY))
         render_use(studio, template, owner)
         return
     key = mode_key(template.id)
-    st.session_state.setdefault(key, MODES[0])
+    modes = MODES if edit is None else tuple(m for m in MODES if m != "Edit")
+    if st.session_state.get(key) not in modes:
+        st.session_state[key] = modes[0]
     count = len(library.versions(template.id))
     with st.container(horizontal=True, vertical_alignment="center"):
         mode = st.segmented_control(
-            "View", MODES, key=key, required=True, label_visibility="collapsed",
+            "View", modes, key=key, required=True, label_visibility="collapsed",
             format_func=lambda m: f"Versions ({count})" if m == "Versions" else m)
         st.space("stretch")
         st.button("Duplicate", icon=":material/content_copy:",
                   key=f"tpl_duplicate_{template.id}", on_click=duplicate,
-                  args=(library, template))
-        st.button("Delete", icon=":material/delete:", key=f"tpl_delete_{template.id}",
-                  on_click=ask_delete, args=(template.id,))
+                  args=(library, template), disabled=edit is not None, help=edit)
+        if allowed(studio, Action.REMOVE):  # removing templates is an admin's
+            st.button("Delete", icon=":material/delete:", key=f"tpl_delete_{template.id}",
+                      on_click=ask_delete, args=(template.id,))
     confirm_delete_if_asked(library, template)
     if mode == "Edit":
         render_editor(library, template)
     elif mode == "Versions":
-        render_versions(library, template)
+        render_versions(library, template, restore_refused=edit)
     else:
         render_use(studio, template, owner)
 
@@ -238,6 +245,8 @@ def _header(template: Template) -> None:
                 f":gray-badge[{template.aspect_ratio}] "
                 + (":gray-badge[Built-in · read-only]" if template.builtin
                    else f":violet-badge[Your team's · version {template.version}]"))
+    if template.author:
+        st.caption(f"Version {template.version} saved by {literal(template.author)}")
     notes = [platform_hint(template.aspect_ratio), duration_hint(template.duration)]
     if not template.builtin and template.updated_at:
         notes.append(f"saved {local_time(template.updated_at)}")

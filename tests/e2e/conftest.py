@@ -162,9 +162,10 @@ class StudioServer:
     Use it as a context manager, or call `stop()` in a `finally`/fixture teardown; it
     stops itself when it does not become healthy."""
 
-    def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None, *,
+                 port: int | None = None) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = isolated_environ(**{
             "KLING_STUDIO_DATA_DIR": str(data_dir),

@@ -14,7 +14,7 @@ import filelock
 import pandas as pd
 import pytest
 
-from kling.history import HistoryError, HistoryLog
+from kling.history import ANNOTATION_COLUMNS, HistoryError, HistoryLog
 
 from .support import ROOT, UNMATCHED, lines, plain_pandas, request, text_request
 
@@ -190,7 +190,7 @@ def test_a_file_emptied_under_a_running_studio_gets_its_header_back(log):
     gen_id = log.record_pending(request("after"))
     log.annotate(gen_id, favourite=True)
     assert lines(log.path)[0].startswith("id,created_at,status")
-    assert lines(log.annotations_path)[0] == "id,field,value,annotated_at"
+    assert lines(log.annotations_path)[0] == ",".join(ANNOTATION_COLUMNS)
     frame = HistoryLog(log.data_dir).load()
     assert list(frame["prompt"]) == ["after"] and bool(frame["favourite"].iloc[0])
 
