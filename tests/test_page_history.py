@@ -91,6 +91,13 @@ def shown(at: AppTest) -> str:
     return plain(markdown_of(at))
 
 
+def facts(at: AppTest) -> list:
+    """The values of the detail's table of every parameter, timing and cost (the table
+    whose columns are not the trail's)."""
+    table = next(frame.value for frame in at.dataframe if "Who" not in frame.value.columns)
+    return list(table["Value"])
+
+
 def markdown_of(at: AppTest) -> str:
     """Every piece of text on the page as it was handed to Streamlit (Markdown source)."""
     parts = []
@@ -149,14 +156,14 @@ def test_id_in_the_url_opens_exactly_that_generation(seeded):
     codes = [c.value for c in at.code]
     assert WAVES in codes
     assert any(c.endswith(f"?id={gen_id}") for c in codes)  # a link to share
-    facts = at.dataframe[-1].value["Value"]
-    assert "42" in list(facts) and "$1.40" in list(facts) and "14.2 s" in list(facts)
+    values = facts(at)
+    assert "42" in values and "$1.40" in values and "14.2 s" in values
 
 
 def test_detail_of_a_failure_shows_the_error(seeded):
     at = history_page(id=seeded["failed"])
     assert FAILURE in shown(at)
-    assert any(FAILURE in str(v) for v in at.dataframe[-1].value["Value"])
+    assert any(FAILURE in str(v) for v in facts(at))
 
 
 def test_a_link_to_an_unknown_generation_says_so(seeded):
@@ -304,7 +311,7 @@ def test_table_and_analysis_views(seeded):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Generations"] == "5" and metrics["Success rate"] == "67%"
     assert metrics["Inference p50"] == "12.5 s"
-    assert len(at.get("vega_lite_chart")) == 5  # no template used: a note instead
+    assert len(at.get("vega_lite_chart")) == 6  # no template used: a note instead
 
 
 def test_a_large_log_is_paged(studio_env):
@@ -423,9 +430,9 @@ def test_possibly_billed_detail_says_so_with_the_cost(trust, which, cost):
     at = history_page(id=trust[which])
     text = shown(at)
     assert "possibly billed" in text and f"about {cost}" in text and BILLED_NOTE in text
-    facts = at.dataframe[-1].value["Value"]
-    assert f"{cost} (possibly billed)" in list(facts)
-    assert any(str(v).endswith("possibly billed") for v in facts)  # the status
+    values = facts(at)
+    assert f"{cost} (possibly billed)" in values
+    assert any(str(v).endswith("possibly billed") for v in values)  # the status
 
 
 @pytest.mark.parametrize("which, cost", [("interrupted", "$2.80"), ("unknown", "$1.40")])
@@ -508,8 +515,8 @@ def test_tables_hold_spreadsheet_safe_text(trust):
         for cell in table[column]:
             assert not formula_like(cell), (column, cell)
     at = history_page(id=trust["formula"])
-    facts = at.dataframe[-1].value["Value"]
-    assert not any(formula_like(v) for v in facts)
+    values = facts(at)
+    assert not any(formula_like(v) for v in values)
     at = history_page(compare=f"{trust['formula']},{trust['ready']}")
     compared = at.dataframe[-1].value
     assert compared.loc["Prompt", "A"] == "'" + FORMULA_PROMPT

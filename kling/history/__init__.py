@@ -38,14 +38,14 @@ from .schema import (
     REVIEW_STATUSES, STATUSES, check_id, new_id,
 )
 from .stats import (
-    TEMPLATE_STATS_COLUMNS, Commitments, HistoryStats, compute_stats, template_stats,
+    NO_NAME, TEMPLATE_STATS_COLUMNS, Commitments, HistoryStats, compute_stats, template_stats,
 )
 from .trail import TrailEvent
 from .store import HistoryLog
 
 __all__ = [
     "ANNOTATION_COLUMNS", "ANNOTATION_FIELDS", "AUTHOR_COLUMNS", "HISTORY_COLUMNS",
-    "ID_PATTERN", "LOCK_TIMEOUT_S", "MAX_NOTES_CHARS", "NUL_REPLACEMENT",
+    "ID_PATTERN", "LOCK_TIMEOUT_S", "MAX_NOTES_CHARS", "NO_NAME", "NUL_REPLACEMENT",
     "PENDING_TIMEOUT_S", "REVIEW_STATUSES", "SORTS", "STATUSES", "TEMPLATE_STATS_COLUMNS",
     "Commitments", "HistoryError", "HistoryLog", "HistoryQuery", "HistoryStats",
     "TrailEvent", "apply_query", "check_id", "compute_stats", "export_csv", "export_json",

@@ -23,7 +23,7 @@ import streamlit as st
 from kling.archive import VideoArchive
 from kling.errors import KlingError
 from kling.billing import POSSIBLY_BILLED
-from kling.history import MAX_NOTES_CHARS, REVIEW_STATUSES, TrailEvent
+from kling.history import MAX_NOTES_CHARS, NO_NAME, REVIEW_STATUSES, TrailEvent
 from kling.people import Action
 from kling.services import Studio
 from kling.templates import TemplateError
@@ -271,7 +271,7 @@ def _trail(studio: Studio, gen_id: str) -> None:
     st.markdown("**Who did what**")
     st.dataframe(spreadsheet_safe(pd.DataFrame({
         "When": [when(event.at) for event in events],
-        "Who": [event.by or "(no name)" for event in events],
+        "Who": [event.by or NO_NAME for event in events],
         "What": [TRAIL_LABELS.get(event.what, event.what) for event in events],
         "Value": [short(event.value, 80) for event in events],
     })), hide_index=True, width="stretch", height=table_height(len(events)))

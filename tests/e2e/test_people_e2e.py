@@ -1,10 +1,12 @@
 """People in the browser, signed in through a real OpenID Connect provider on loopback
 (`oidc-provider-mock`, `tests/e2e/oidc.py`): two people's jobs stay apart, an approval
-carries the approver's name, a viewer has no Generate button and a crafted click is
-refused by the core, and a signed-out browser sees no data on any page or deep link."""
+carries the approver's name, a viewer has no Generate button and a click on a control
+re-enabled by tampering changes nothing, and a signed-out browser sees no data on any
+page or deep link."""
 
 from __future__ import annotations
 
+import re
 from typing import Iterator
 
 import pytest
@@ -15,6 +17,7 @@ from tests.e2e.conftest import (
     StudioServer, assert_video_plays, click_and_wait, commit_text, free_port, open_studio,
     wait_loaded,
 )
+from tests.e2e.tamper import enable_disabled_controls
 from tests.e2e.oidc import OidcProvider, auth_secrets, block_cdn, confirm_sign_out, sign_in
 from tests.test_page_history import succeed
 
@@ -113,12 +116,13 @@ def test_an_approval_carries_the_approvers_name(new_page, team):
     approved = dialog.get_by_role("radio", name="Approved")
     click_and_wait(approved)
     expect(approved).to_have_attribute("aria-checked", "true")
-    expect(dialog.get_by_text("Approved by bo@acme.com")).to_be_visible()
+    # The page keeps an address from turning into a link with an invisible word joiner.
+    expect(dialog.get_by_text(re.compile("Approved by bo\u2060?@acme\\.com"))).to_be_visible()
     row = HistoryLog(server.data_dir).get(earlier)
     assert (row["review_status"], row["reviewed_by"]) == ("approved", "bo@acme.com")
 
 
-def test_a_viewer_cannot_generate_and_a_crafted_review_is_refused(new_page, team):
+def test_a_viewer_cannot_generate_and_a_tampered_review_changes_nothing(new_page, team):
     server, earlier = team
     vi = person(new_page, server, "vi@acme.com")
     expect(vi.get_by_text("Only people with the creator role or above may generate")
@@ -129,16 +133,24 @@ def test_a_viewer_cannot_generate_and_a_crafted_review_is_refused(new_page, team
     wait_loaded(vi)
     dialog = vi.get_by_role("dialog")
     expect(dialog.locator("video")).to_have_count(1)  # viewers watch
-    rejected = dialog.get_by_role("radio", name="Rejected")
-    expect(rejected).to_be_disabled()
-    # Crafted: the page's own control, re-enabled by hand and clicked.
-    rejected.evaluate("e => e.removeAttribute('disabled')")
-    click_and_wait(rejected, force=True)
-    expect(vi.get_by_text("Not saved: Only people with the approver role").first
-           ).to_be_visible()
-    assert HistoryLog(server.data_dir).get(earlier)["review_status"] != "rejected"
+    expect(dialog.get_by_role("radio", name="Rejected")).to_be_disabled()
 
-    click_and_wait(vi.get_by_role("button", name="Sign out"))
+    # Crafted: the same page, its disabled controls enabled by tampering, clicked.
+    enable_disabled_controls(vi)
+    vi.reload()
+    wait_loaded(vi)
+    rejected = vi.get_by_role("dialog").get_by_role("radio", name="Rejected")
+    expect(rejected).to_be_enabled()
+    before = HistoryLog(server.data_dir).get(earlier)["review_status"]
+    click_and_wait(rejected)
+    # Streamlit discards a value sent for a widget it drew disabled, before any callback;
+    # the core's own refusal behind it is tested without a page (tests/people).
+    expect(rejected).to_have_attribute("aria-checked", "false")
+    expect(vi.get_by_text("Marked rejected")).to_have_count(0)
+    assert HistoryLog(server.data_dir).get(earlier)["review_status"] == before
+
+    click_and_wait(vi.get_by_role("dialog").get_by_role("button", name="Close"))
+    vi.get_by_role("button", name="Sign out").click()  # leaves for the provider
     confirm_sign_out(vi)
     expect(vi.get_by_role("button", name="Sign in")).to_be_visible()
     assert EARLIER not in vi.locator("body").inner_text()
