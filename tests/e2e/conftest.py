@@ -156,7 +156,48 @@ def stop_process(process: subprocess.Popen) -> None:
             process.wait(10)
 
 
-class StudioServer:
+class ServerProcess:
+    """A server in a subprocess that dies with the test process, its output in a log
+    file; started by `_start`, which returns once `health_url` answers. A context
+    manager; `stop()` is idempotent."""
+
+    log_path: Path
+    process: subprocess.Popen
+
+    def _start(self, args: list[str], *, env: dict[str, str], log_path: Path,
+               health_url: str, name: str, cwd: Path | None = None, **wait) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.process = subprocess.Popen(
+            args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+        try:
+            wait_until_serving(self.process, health_url, name, self.log, **wait)
+        except BaseException:
+            self.stop()
+            raise
+
+    def log(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def stop(self) -> None:
+        """Stop the process (idempotent)."""
+        try:
+            stop_process(self.process)
+        finally:
+            if not self._log.closed:
+                self._log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+class StudioServer(ServerProcess):
     """One `streamlit run app.py` process with its own data directory.
 
     Use it as a context manager, or call `stop()` in a `finally`/fixture teardown; it
@@ -174,43 +215,20 @@ class StudioServer:
             **(extra_env or {}),
         })
         data_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.log_path = data_dir.parent / f"streamlit-{self.port}.log"
-        self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
+        _RUNNING.add(self)
+        self._start(
             [sys.executable, "-m", "streamlit", "run", "app.py",
              "--server.headless=true", f"--server.port={self.port}",
              "--server.address=127.0.0.1", "--server.fileWatcherType=none",
              "--server.runOnSave=false"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
-        )
-        _RUNNING.add(self)
-        try:
-            wait_until_serving(self.process, f"{self.url}/_stcore/health", "streamlit",
-                               self.log)
-        except BaseException:
-            self.stop()
-            raise
-
-    def log(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace")[-5000:]
+            cwd=ROOT, env=env, log_path=data_dir.parent / f"streamlit-{self.port}.log",
+            health_url=f"{self.url}/_stcore/health", name="streamlit")
 
     def stop(self) -> None:
-        """Stop the process (idempotent)."""
         try:
-            stop_process(self.process)
+            super().stop()
         finally:
             _RUNNING.discard(self)
-            if not self._log.closed:
-                self._log.close()
-
-    def __enter__(self) -> "StudioServer":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
 
 def stop_leftover_servers() -> None:

@@ -56,7 +56,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -67,18 +66,16 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import (
     DEFAULT_TIMEOUT,
-    die_with_parent,
+    ServerProcess,
     free_port,
-    stop_process,
     wait_loaded,
-    wait_until_serving,
 )
 
 #: Where the provider's pages fetch their stylesheet from (nothing else leaves loopback).
 PROVIDER_CDN = "https://cdn.jsdelivr.net/**"
 
 
-class OidcProvider:
+class OidcProvider(ServerProcess):
     """`oidc-provider-mock` on 127.0.0.1 and a free port, in a subprocess that dies with
     the test process. A context manager; `stop()` is idempotent.
 
@@ -93,22 +90,13 @@ class OidcProvider:
         if log_dir is None:
             log_dir = Path(tempfile.mkdtemp(prefix="oidc-provider-"))
         log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = log_dir / f"oidc-provider-{self.port}.log"
-        self._log = open(self.log_path, "wb")
         env = {**os.environ, "NO_COLOR": "1", "PYTHONWARNINGS": "ignore"}
-        self.process = subprocess.Popen(
+        self._start(
             [sys.executable, "-m", "oidc_provider_mock",
              "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
-        )
-        try:
-            wait_until_serving(self.process, self.server_metadata_url, "oidc-provider-mock",
-                               self.log, timeout=timeout,
-                               healthy=lambda r: r.ok and r.json().get("issuer") == self.issuer)
-        except BaseException:
-            self.stop()
-            raise
+            env=env, log_path=log_dir / f"oidc-provider-{self.port}.log",
+            health_url=self.server_metadata_url, name="oidc-provider-mock", timeout=timeout,
+            healthy=lambda r: r.ok and r.json().get("issuer") == self.issuer)
 
     def add_user(self, email: str, name: str | None = None, **claims: object) -> str:
         """Register a person whose `sub` is `email`, with claims `email`, `name` (if
@@ -120,25 +108,6 @@ class OidcProvider:
             raise RuntimeError(f"oidc-provider-mock refused user {email!r}: "
                                f"{response.status_code} {response.text}")
         return email
-
-    def log(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace")[-5000:]
-
-    def stop(self) -> None:
-        """Stop the process (idempotent)."""
-        try:
-            stop_process(self.process)
-        finally:
-            if not self._log.closed:
-                self._log.close()
-
-    def __enter__(self) -> "OidcProvider":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
 
 def _toml_string(value: str) -> str:

@@ -71,7 +71,7 @@ def test_a_signed_out_browser_sees_only_the_sign_in_screen(new_page, team):
     server, earlier = team
     page = new_page()
     for path in ("/", "/storyboard", "/templates", "/history", f"/history?id={earlier}",
-                 "/team", f"/?s=AbCdEfGh12345678"):
+                 "/team", "/?s=AbCdEfGh12345678"):
         page.goto(server.url + path)
         wait_loaded(page)
         expect(page.get_by_role("button", name="Sign in")).to_be_visible()
