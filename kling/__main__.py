@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from .batch import MAX_BATCH_ROWS
 from .cli import (
-    EXIT_BAD_INPUT, EXIT_FAILED, cmd_assemble, cmd_batch, cmd_generate, cmd_history,
+    EXIT_BAD_INPUT, EXIT_FAILED, cmd_assemble, cmd_batch, cmd_db, cmd_generate, cmd_history,
     cmd_inspect, cmd_simulator, fail, terminal_safe,
 )
 from .models import ASPECT_RATIOS, DURATIONS
@@ -134,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser("inspect", help="the recipe kept in a video's metadata")
     inspect.add_argument("file")
     inspect.set_defaults(func=cmd_inspect)
+
+    db = commands.add_parser("db", help="the team database (KLING_DATABASE_URL)")
+    db.add_argument("action", choices=("upgrade",),
+                    help="upgrade: create or migrate its schema")
+    db.set_defaults(func=cmd_db)
     return parser
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .batch import BatchFileError, new_batch_id, parse_batch, read_batch_file
-from .errors import InvalidRequestError, RefusedError
+from .errors import InvalidRequestError, KlingError, RefusedError
 from .models import STUDIO_VERSION, GenerationRequest
 from .settings import Settings, SettingsError
 
@@ -249,6 +249,36 @@ def cmd_history(args: argparse.Namespace) -> int:
             return fail(f"cannot write {args.out}: {exc}", EXIT_BAD_INPUT)
         print(terminal_safe(f"Exported {len(frame)} generations to {args.out}"),
               file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """`db upgrade`: bring the team database to this code's schema."""
+    try:
+        settings = Settings.load()
+    except SettingsError as exc:
+        return fail(str(exc), EXIT_BAD_INPUT)
+    if not settings.database_url:
+        return fail("KLING_DATABASE_URL is not set: it names the team database, e.g. "
+                    "postgresql+psycopg://kling:PASSWORD@db:5432/kling", EXIT_BAD_INPUT)
+    try:
+        from . import db
+    except ImportError:
+        return fail("the team packages are not installed: "
+                    "pip install -r requirements-team.txt", EXIT_BAD_INPUT)
+    try:
+        engine = db.connect(settings.database_url)
+        try:
+            before, after = db.upgrade(engine)
+        finally:
+            engine.dispose()
+    except KlingError as exc:
+        return fail(str(exc), EXIT_FAILED)
+    where = db.safe_url(settings.database_url)
+    if before == after:
+        print(terminal_safe(f"{where} is already at schema {after}."))
+    else:
+        print(terminal_safe(f"{where}: schema {before or '(none)'} -> {after}."))
     return EXIT_OK
 
 

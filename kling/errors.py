@@ -32,7 +32,8 @@ database (a full disk, a damaged file).
         ├── HistoryError              the generation log could not be written
         ├── TemplateError             a template could not be rendered, saved, found or imported
         ├── StoryboardError           a storyboard could not be read or saved
-        └── ArchiveError              a video could not be kept in the archive
+        ├── ArchiveError              a video could not be kept in the archive
+        └── DatabaseError             the team database is unreachable or not at this schema
 """
 
 from __future__ import annotations
@@ -323,3 +324,12 @@ class ArchiveError(StorageError):
     kind = "archive"
     default_message = "The video could not be saved to the local archive."
     default_hint = "It can still be played from Firemoon's link for now; the studio will retry."
+
+
+class DatabaseError(StorageError):
+    """The team database (`KLING_DATABASE_URL`) could not be reached, or its schema is
+    not the one this code needs; nothing was changed in it."""
+
+    kind = "database"
+    default_message = "The studio could not use its team database."
+    default_hint = "Check KLING_DATABASE_URL and that the database server is running."

@@ -134,6 +134,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KLING_ALLOW_CLI_AS", "allow_cli_as", False,
             lambda t: parse_switch("KLING_ALLOW_CLI_AS", t),
             "lets `python -m kling ... --as EMAIL` act for that person (role, budget, name)"),
+    Setting("KLING_DATABASE_URL", "database_url", None, str,
+            "SQLAlchemy URL of the team's PostgreSQL (`python -m kling db upgrade`)"),
 )
 #: Read from the environment only, never from the file it names.
 SECRETS_FILE_SETTING = "KLING_SECRETS_FILE"
@@ -181,6 +183,8 @@ class Settings:
     generation_timeout: float = _DEFAULTS["generation_timeout"]
     default_role: str = _DEFAULTS["default_role"]
     allow_cli_as: bool = _DEFAULTS["allow_cli_as"]
+    #: Holds the database password: never shown (`kling.db.safe_url` masks it).
+    database_url: str | None = field(default=_DEFAULTS["database_url"], repr=False)
     #: The secrets file these settings were read with (sign-in and roles are read from it).
     secrets_path: Path = DEFAULT_SECRETS_FILE
 

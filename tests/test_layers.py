@@ -22,7 +22,7 @@ CORE_LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"billing", "coach", "batch"}),
     frozenset({"history", "templates"}),
     frozenset({"archive", "client", "responses", "retry", "simulator"}),
-    frozenset({"stores", "jobs", "storyboards", "people"}),
+    frozenset({"stores", "jobs", "storyboards", "people", "db"}),
     frozenset({"services"}),
     frozenset({"cli", "__main__"}),
 )

@@ -73,7 +73,6 @@ import atexit
 import ctypes
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -88,6 +87,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from isolation import isolated_environ
+from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -102,12 +102,6 @@ VIEWPORT = {"width": 1400, "height": 1000}
 DEFAULT_TIMEOUT = 30_000
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- servers ------------------------------------------------------------------------------

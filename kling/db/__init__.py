@@ -1,0 +1,18 @@
+"""The team's store in PostgreSQL (`KLING_DATABASE_URL`): its schema, kept by Alembic
+migrations in `migrations/`, and the check that a database is at this code's schema
+before a studio or a worker uses it (`python -m kling db upgrade` brings it there).
+
+Team-only: SQLAlchemy, psycopg and Alembic come from `requirements-team.txt`, so nothing
+here is imported by a one-person studio.
+"""
+
+from .engine import (
+    UPGRADE_COMMAND, check_current, connect, current_revision, head_revision, safe_url,
+    upgrade,
+)
+from .tables import annotations, generations, metadata
+
+__all__ = [
+    "UPGRADE_COMMAND", "annotations", "check_current", "connect", "current_revision",
+    "generations", "head_revision", "metadata", "safe_url", "upgrade",
+]
