@@ -24,6 +24,8 @@ _READY = "#2e9e5b"
 _OUTCOME_COLOURS = alt.Scale(domain=["Ready", "Failed", "Unfinished"],
                              range=[_READY, "#d64545", "#9aa0a6"])
 _HEIGHT = 260
+#: Axis labels in dollars; cents only where a tick needs them (no "$1, $1, $2").
+_DOLLARS = "$,.2~f"
 #: Readable on the dark and the light theme.
 _MARKER = "#f2b134"
 #: A chart of only a few bars keeps them this wide rather than filling its width.
@@ -127,7 +129,7 @@ def _money_and_seconds(frame: pd.DataFrame, axis: alt.X) -> None:
         st.markdown("**Estimated spend**")
         st.altair_chart(_bars(alt.Chart(frame, height=_HEIGHT), len(frame),
                               color="#f58518").encode(
-            x=axis, y=alt.Y("spend:Q", title="USD", axis=alt.Axis(format="$,.0f")),
+            x=axis, y=alt.Y("spend:Q", title="USD", axis=alt.Axis(format=_DOLLARS)),
             tooltip=[alt.Tooltip("spend:Q", format="$,.2f"),
                      alt.Tooltip("possibly_billed:Q", title=POSSIBLY_BILLED, format="$,.2f")],
         ), width="stretch")
@@ -241,7 +243,7 @@ def render_people_spend(studio: Studio, rows: pd.DataFrame) -> None:
     with chart:
         st.altair_chart(alt.Chart(table, height=_HEIGHT).mark_bar().encode(
             x=alt.X("month:O", title=None, axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("spend_usd:Q", title="USD", axis=alt.Axis(format="$,.0f")),
+            y=alt.Y("spend_usd:Q", title="USD", axis=alt.Axis(format=_DOLLARS)),
             color=alt.Color("person:N", title="Made by"),
             tooltip=["month:O", alt.Tooltip("person:N", title="Made by"),
                      alt.Tooltip("spend_usd:Q", title="Spend", format="$,.2f"),

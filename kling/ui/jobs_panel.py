@@ -14,6 +14,8 @@ from kling.models import GenerationRequest
 from kling.services import Studio
 from kling.errors import TemplateError
 from kling.timing import Expectation, expectation, progress
+from kling.people import Action
+from kling.ui.access import allowed
 from kling.ui.state import HISTORY_PAGE
 from kling.ui.text import literal
 from kling.ui.video import download_video_button, play_video
@@ -162,8 +164,12 @@ def render_jobs(studio: Studio, owner: str, *, columns: int = 3) -> None:
     def panel() -> None:
         jobs = studio.queue.jobs(owner)
         if not jobs:
-            st.caption("Your generations will appear here. They run in the background, so "
-                       "you can keep writing or switch pages meanwhile.")
+            if allowed(studio, Action.GENERATE):
+                st.caption("Your generations will appear here. They run in the background, "
+                           "so you can keep writing or switch pages meanwhile.")
+            else:
+                st.page_link(HISTORY_PAGE, label="Watch what the team made in History",
+                             icon=":material/history:")
             return
         active = sum(1 for j in jobs if not j.status.finished)
         done = sum(1 for j in jobs if j.status is JobStatus.SUCCEEDED)

@@ -95,6 +95,8 @@ def test_a_viewer_has_no_generate_button_and_is_told_why(team):
     assert "generate" not in buttons(at) and "batch_queue" not in buttons(at)
     assert "Only people with the creator role or above may generate" in text(at)
     assert "ana@acme.com" in text(at)  # whom to ask
+    links = [link.proto.page for link in at.get("page_link")]
+    assert "history" in links and "Your generations will appear" not in text(at)
 
 
 def test_a_viewer_watches_and_comments_but_cannot_curate_review_rerun_or_remove(team):
