@@ -90,7 +90,7 @@ def check_current(engine: Engine) -> None:
     if found != needed:
         state = "has no studio schema yet" if found is None else f"is at schema {found}"
         raise DatabaseError(
-            f"The team database {safe_url(str(engine.url))} {state}; "
+            f"The team database {_named(engine)} {state}; "
             f"this studio needs schema {needed}.",
             hint=f"Run `{UPGRADE_COMMAND}` once, then start the studio and workers again.",
         )
@@ -101,5 +101,8 @@ def _unreachable(engine: Engine, exc: SQLAlchemyError) -> DatabaseError:
     # and never holds the password itself.
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
     return DatabaseError(
-        f"The team database {engine.url.render_as_string(hide_password=True)} "
-        f"could not be used: {reason}")
+        f"The team database {_named(engine)} could not be used: {reason}")
+
+
+def _named(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)

@@ -4,8 +4,6 @@ at another schema is refused with the command that fixes it."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,13 +12,12 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from isolation import isolated_environ
 from kling import db
 from kling.errors import DatabaseError
 from kling.history.schema import ANNOTATION_COLUMNS, HISTORY_COLUMNS
 from tests.net import free_port
+from tests.test_cli import Run
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -30,10 +27,9 @@ def engine(database_url):
     engine.dispose()
 
 
-def kling(*args: str, **settings: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kling", *args], cwd=ROOT,
-                          env=isolated_environ(**settings), capture_output=True, text=True,
-                          timeout=120)
+def kling(tmp_path: Path, *args: str, **settings: str) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of `python -m kling ARGS`."""
+    return Run.start(list(args), tmp_path / "data", **settings).out
 
 
 def test_a_new_database_is_refused_until_upgraded(engine):
@@ -71,23 +67,23 @@ def test_a_database_at_another_schema_is_refused(engine):
     assert db.UPGRADE_COMMAND in str(refused.value)
 
 
-def test_db_upgrade_from_the_command_line(database_url):
-    first = kling("db", "upgrade", KLING_DATABASE_URL=database_url)
-    assert first.returncode == 0, first.stderr
-    assert f"schema (none) -> {db.head_revision()}" in first.stdout
-    again = kling("db", "upgrade", KLING_DATABASE_URL=database_url)
-    assert again.returncode == 0 and "already at schema" in again.stdout
+def test_db_upgrade_from_the_command_line(database_url, tmp_path):
+    code, out, err = kling(tmp_path, "db", "upgrade", KLING_DATABASE_URL=database_url)
+    assert code == 0, err
+    assert f"schema (none) -> {db.head_revision()}" in out
+    code, out, _ = kling(tmp_path, "db", "upgrade", KLING_DATABASE_URL=database_url)
+    assert code == 0 and "already at schema" in out
 
 
-def test_db_upgrade_says_what_is_missing_and_never_shows_the_password():
-    unset = kling("db", "upgrade")
-    assert unset.returncode == 2 and "KLING_DATABASE_URL is not set" in unset.stderr
+def test_db_upgrade_says_what_is_missing_and_never_shows_the_password(tmp_path):
+    code, _, err = kling(tmp_path, "db", "upgrade")
+    assert code == 2 and "KLING_DATABASE_URL is not set" in err
     secret = "s3cr3t-Passw0rd"
     nobody_there = f"postgresql+psycopg://kling:{secret}@127.0.0.1:{free_port()}/kling"
-    down = kling("db", "upgrade", KLING_DATABASE_URL=nobody_there)
-    assert down.returncode == 1
-    assert down.stderr.startswith("error: The team database") and "Traceback" not in down.stderr
-    assert secret not in down.stderr + down.stdout
-    garbled = kling("db", "upgrade", KLING_DATABASE_URL=f"not a url {secret}")
-    assert garbled.returncode == 1 and "not a database URL" in garbled.stderr
-    assert secret not in garbled.stderr
+    code, out, err = kling(tmp_path, "db", "upgrade", KLING_DATABASE_URL=nobody_there)
+    assert code == 1
+    assert err.startswith("error: The team database") and "Traceback" not in err
+    assert secret not in err + out
+    code, _, err = kling(tmp_path, "db", "upgrade", KLING_DATABASE_URL=f"not a url {secret}")
+    assert code == 1 and "not a database URL" in err
+    assert secret not in err
