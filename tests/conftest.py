@@ -1,5 +1,6 @@
 """Shared fixtures: every test is isolated from any configured account, gets its own
-data directory and a fast demo simulator.
+data directory and a fast demo simulator; tests of the team store share a throwaway
+PostgreSQL server.
 
 `KLING_SECRETS_FILE` (`SECRETS_FILE_SETTING`) points every test, and every process a test
 starts, at an empty secrets file of its own, so `.streamlit/secrets.toml` is never read."""
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from streamlit import config as streamlit_config
@@ -17,6 +19,7 @@ from isolation import (
     STREAMLIT_SECRETS, KeyVisible, check_no_outside_key, without_outside_settings,
 )
 from kling.settings import SECRETS_FILE_SETTING
+from tests.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
 #: AppTest resolves relative paths against the calling test file, so pass this one.
@@ -66,3 +69,19 @@ def studio_env(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("KLING_SIM_LATENCY", "0")
     monkeypatch.chdir(ROOT)
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster for the whole run, started when a test first asks."""
+    server = PostgresServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def database_url(postgres: PostgresServer) -> str:
+    """A new, empty database for one test."""
+    return postgres.create_database()

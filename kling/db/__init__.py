@@ -10,9 +10,10 @@ from .engine import (
     UPGRADE_COMMAND, check_current, connect, current_revision, head_revision, safe_url,
     upgrade,
 )
-from .tables import annotations, generations, metadata
+from .tables import annotation_latest, annotations, generations, metadata, store_versions
 
 __all__ = [
-    "UPGRADE_COMMAND", "annotations", "check_current", "connect", "current_revision",
-    "generations", "head_revision", "metadata", "safe_url", "upgrade",
+    "UPGRADE_COMMAND", "annotation_latest", "annotations", "check_current", "connect",
+    "current_revision",
+    "generations", "head_revision", "metadata", "safe_url", "store_versions", "upgrade",
 ]

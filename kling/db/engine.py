@@ -67,7 +67,7 @@ def current_revision(engine: Engine) -> str | None:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     except SQLAlchemyError as exc:
-        raise _unreachable(engine, exc) from exc
+        raise unreachable(engine, exc) from exc
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
@@ -80,7 +80,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:
-        raise _unreachable(engine, exc) from exc
+        raise unreachable(engine, exc) from exc
     return before, head_revision()
 
 
@@ -96,7 +96,8 @@ def check_current(engine: Engine) -> None:
         )
 
 
-def _unreachable(engine: Engine, exc: SQLAlchemyError) -> DatabaseError:
+def unreachable(engine: Engine, exc: SQLAlchemyError) -> DatabaseError:
+    """What to tell a person when the database refused or failed a statement."""
     # The driver's own first line says why (refused, unknown database, bad password)
     # and never holds the password itself.
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]

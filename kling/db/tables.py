@@ -4,19 +4,24 @@
 and its latest state, so `pandas.read_sql("select * from generations", engine)` reads
 what `pandas.read_csv("data/history.csv")` reads in a one-person studio. `annotations`
 is the log of every rating, review, note and tag, by whom and when, as
-`annotations.csv` is. Column types follow `kling.history.schema`, so a column added
-there has one place to be typed.
+`annotations.csv` is; `annotation_latest` holds each generation's latest value of every
+annotation field and who set its review and notes (what `load()` merges in a one-person
+studio), written in the same transaction as the log row, so the History page filters
+and sorts by them in SQL. `store_versions` counts the changes of each store, so a reader
+knows in one query that what it computed is still current. Column types follow
+`kling.history.schema`, so a column added there has one place to be typed.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger, Column, DateTime, Float, Index, MetaData, Table, Text,
+    BigInteger, Boolean, Column, DateTime, Float, Index, MetaData, Table, Text,
 )
 from sqlalchemy.types import TypeEngine
 
 from ..history.schema import (
-    ANNOTATION_COLUMNS, FLOAT_COLUMNS, HISTORY_COLUMNS, INT_COLUMNS, TIME_COLUMNS,
+    ANNOTATION_COLUMNS, ANNOTATION_FIELDS, AUTHOR_COLUMNS, FLOAT_COLUMNS, HISTORY_COLUMNS,
+    INT_COLUMNS, TIME_COLUMNS,
 )
 
 metadata = MetaData()
@@ -50,4 +55,22 @@ annotations = Table(
              nullable=name not in ("id", "field"))
       for name in ANNOTATION_COLUMNS),
     Index("annotations_gen_id", "gen_id", "seq"),
+)
+
+_LATEST_TYPES = {"favourite": Boolean(), "hidden": Boolean(), "rating": BigInteger(),
+                 "reviewed_at": DateTime(timezone=True)}
+_LATEST_DEFAULTS = {"favourite": "false", "hidden": "false", "review_status": "draft",
+                    "notes": "", "tags": ""}
+annotation_latest = Table(
+    "annotation_latest", metadata,
+    Column("gen_id", Text, primary_key=True),
+    *(Column(name, _LATEST_TYPES.get(name, Text()), nullable=name not in _LATEST_DEFAULTS,
+             server_default=_LATEST_DEFAULTS.get(name))
+      for name in (*ANNOTATION_FIELDS, *AUTHOR_COLUMNS)),
+)
+
+store_versions = Table(
+    "store_versions", metadata,
+    Column("name", Text, primary_key=True),
+    Column("version", BigInteger, nullable=False),
 )

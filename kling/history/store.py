@@ -21,25 +21,25 @@ import logging
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timezone
+from collections.abc import Iterable
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..billing import estimate_cost, possibly_billed
 from ..models import MODEL_NAME, GenerationRequest, GenerationResult
 from ..storage.locks import LockPair
-from ..storage.process import process_owner
 from .annotations import annotation_rows, annotation_value, split_tags
+from .changes import (
+    assembled_row, failure_changes, now_iso, pending_row, success_changes, video_path_changes,
+)
 from .frame import FrameCache, local_timezone
 from .logfile import LOCK_TIMEOUT_S, LogFile
 from .query import HistoryQuery, apply_query
 from .schema import (
-    ANNOTATION_COLUMNS, ANNOTATION_FIELDS, ASSEMBLED_SOURCE, AUTHOR_COLUMNS, HISTORY_COLUMNS,
-    check_id, new_id,
+    ANNOTATION_COLUMNS, ANNOTATION_FIELDS, AUTHOR_COLUMNS, HISTORY_COLUMNS, check_id,
 )
 from .stats import (
     Commitments, HistoryStats, compute_stats, month_commitments, spend_by_person_month,
@@ -51,10 +51,6 @@ log = logging.getLogger("kling.history")
 #: Outcomes of this many recent generations are remembered so the outcome row can repeat
 #: the pending row without reading the log.
 _REMEMBERED_ROWS = 10_000
-
-
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 class HistoryLog:
@@ -74,92 +70,45 @@ class HistoryLog:
         self._frames = FrameCache(self._history, self._annotations, self.price_per_second)
 
     # -- writing ------------------------------------------------------------------------
-    def record_pending(
-        self,
-        request: GenerationRequest,
-        *,
-        gen_id: str | None = None,
-        source: str = "studio",
-        template_id: str | None = None,
-        template_version: int | None = None,
-        template_vars: Mapping[str, Any] | None = None,
-        batch_id: str | None = None,
-        storyboard_id: str | None = None,
-        shot: str | None = None,
-        created_by: str | None = None,
-    ) -> str:
+    def record_pending(self, request: GenerationRequest, *, gen_id: str | None = None,
+                       **fields: Any) -> str:
         """Log a generation about to be sent (durably, before sending); return its id.
-        A storyboard's take names its storyboard and the shot's key; `created_by` is who
-        asked for it (an email, or the computer's user)."""
-        gen_id = check_id(gen_id) if gen_id is not None else new_id()
-        row = {
-            "id": gen_id, "created_at": _now_iso(), "status": "pending",
-            "prompt": request.prompt, "duration": request.duration,
-            "aspect_ratio": request.aspect_ratio, "seed": request.seed,
-            "model": MODEL_NAME, "template_id": template_id,
-            "template_version": template_version,
-            "template_vars": (json.dumps(dict(template_vars), ensure_ascii=False, default=str)
-                              if template_vars else None),
-            "batch_id": batch_id, "cost_usd": self._estimate(request.duration),
-            "source": source, "owner": process_owner(),
-            "storyboard_id": storyboard_id, "shot": shot, "created_by": created_by,
-        }
+        Fields are `kling.history.changes.pending_row`'s: where it came from (`source`,
+        template, batch, a storyboard's take and shot) and `created_by`, who asked for
+        it (an email, or the computer's user)."""
+        row = pending_row(request, price_per_second=self.price_per_second, gen_id=gen_id,
+                          **fields)
         self._write(row)
-        return gen_id
+        return row["id"]
 
-    def record_assembled(self, *, gen_id: str, title: str, aspect_ratio: str, seconds: float,
-                         width: int, height: int, video_path: str, storyboard_id: str,
-                         elapsed_s: float, created_by: str | None = None) -> str:
-        """Log a spot assembled from a storyboard's picked takes: a finished video made
-        here, not by Firemoon, so it costs nothing and has no seed. Returns its id."""
-        gen_id, now = check_id(gen_id), _now_iso()
-        self._write({
-            "id": gen_id, "created_at": now, "finished_at": now, "status": "succeeded",
-            "prompt": title, "duration": f"{seconds:g}", "aspect_ratio": aspect_ratio,
-            "elapsed_s": round(float(elapsed_s), 3), "video_path": video_path,
-            "video_width": width, "video_height": height, "video_duration": seconds,
-            "cost_usd": 0.0, "source": ASSEMBLED_SOURCE, "model": ASSEMBLED_SOURCE,
-            "storyboard_id": storyboard_id, "owner": process_owner(),
-            "created_by": created_by,
-        })
-        return gen_id
+    def record_assembled(self, **fields: Any) -> str:
+        """Log a spot assembled from a storyboard's picked takes
+        (`kling.history.changes.assembled_row`); returns its id."""
+        row = assembled_row(**fields)
+        self._write(row)
+        return row["id"]
 
     def record_success(self, gen_id: str, result: GenerationResult, *, elapsed_s: float,
                        video_path: str | None = None) -> None:
         """Log that the video was made."""
         row = self._state(gen_id)
-        video = result.videos[0]
-        row.update(
-            status="succeeded", finished_at=_now_iso(), seed=result.seed,
-            inference_s=result.inference_s, elapsed_s=round(float(elapsed_s), 3),
-            video_url=video.url, video_width=video.width, video_height=video.height,
-            video_duration=video.duration, video_path=video_path, error=None,
-            error_type=None, http_status=None,
-            cost_usd=self._estimate(row.get("duration")), owner=process_owner(),
-        )
+        row.update(success_changes(row.get("duration"), result, elapsed_s=elapsed_s,
+                                   video_path=video_path,
+                                   price_per_second=self.price_per_second))
         self._write(row)
 
     def record_failure(self, gen_id: str, error: BaseException, *, elapsed_s: float) -> None:
         """Log that the generation failed, with the plain-language reason."""
         row = self._state(gen_id)
-        error_type = getattr(error, "kind", None) or type(error).__name__
-        billed = possibly_billed("failed", error_type)
-        row.update(
-            status="failed", finished_at=_now_iso(), elapsed_s=round(float(elapsed_s), 3),
-            error=str(error) or type(error).__name__,
-            error_type=error_type,
-            http_status=getattr(error, "status", None),
-            cost_usd=self._estimate(row.get("duration")) if billed else 0.0,
-            owner=process_owner(),
-        )
+        row.update(failure_changes(row.get("duration"), error, elapsed_s=elapsed_s,
+                                   price_per_second=self.price_per_second))
         self._write(row)
 
     def record_video_path(self, gen_id: str, video_path: str | None, *,
                           archive_error: str | None = None) -> None:
         """Log where the video was archived, or why it could not be (retried later)."""
         row = self._state(gen_id)
-        row.update(video_path=video_path, archive_error=archive_error,
-                   owner=process_owner())
+        row.update(video_path_changes(video_path, archive_error))
         self._write(row)
 
     def annotate(self, gen_ids: str | Iterable[str], *, by: str = "", **fields: Any) -> None:
@@ -175,15 +124,12 @@ class HistoryLog:
         values = {name: annotation_value(name, value) for name, value in fields.items()}
         if not ids or not values:
             return
-        now = _now_iso()
+        now = now_iso()
         self._annotations.append([
             {"id": gen_id, "field": name, "value": value, "annotated_at": now,
              "annotated_by": by}
             for gen_id in ids for name, value in values.items()
         ])
-
-    def _estimate(self, duration: Any) -> float | None:
-        return estimate_cost(duration, self.price_per_second)
 
     def _write(self, row: dict[str, Any]) -> None:
         self._history.append([row])
@@ -204,7 +150,7 @@ class HistoryLog:
         found = self.get(gen_id)
         if found is None:
             log.warning("history has no row for %s; logging its outcome alone", gen_id)
-            return {"id": gen_id, "created_at": _now_iso(), "model": MODEL_NAME}
+            return {"id": gen_id, "created_at": now_iso(), "model": MODEL_NAME}
         row = {k: v for k, v in found.items()
                if k not in ANNOTATION_FIELDS and k not in AUTHOR_COLUMNS}
         if isinstance(row.get("template_vars"), dict):
@@ -232,7 +178,7 @@ class HistoryLog:
     def get(self, gen_id: str) -> dict[str, Any] | None:
         """Everything about one generation, as plain Python values; None if unknown."""
         row = self._frames.row(gen_id)
-        return None if row is None else _plain_row(row)
+        return None if row is None else plain_row(row)
 
     def query(self, q: HistoryQuery | None = None) -> pd.DataFrame:
         """The generations matching `q` (default: everything visible), in its sort order."""
@@ -298,7 +244,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _plain_row(row: pd.Series) -> dict[str, Any]:
+def plain_row(row: pd.Series) -> dict[str, Any]:
+    """One row of a loaded frame as plain Python values: tags a list, template_vars a dict."""
     result = {name: _plain(value) for name, value in row.items()}
     result["tags"] = split_tags(result.get("tags") or "")
     text = result.get("template_vars")

@@ -1,0 +1,76 @@
+"""A `HistoryQuery` in SQL: the History page's filters, search and sort orders, asked of
+`generations` joined to `annotation_latest`, with the answers `apply_query` gives the
+CSV log's frame.
+
+Text search is a case-insensitive substring test (`strpos`, never a pattern: a person's
+`%` or `(` is only a character) over prompts, notes, tags and ids. A generation never
+annotated has no `annotation_latest` row, so every annotation is read with its default.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, tzinfo
+
+import sqlalchemy as sa
+from sqlalchemy.sql import ColumnElement
+
+from ..history.query import HistoryQuery
+from .tables import annotation_latest, generations
+
+g, a = generations.c, annotation_latest.c
+
+#: Both tables as one: every generation, with its annotations where it has any.
+JOINED = generations.outerjoin(annotation_latest, a.gen_id == g.id)
+
+favourite = sa.func.coalesce(a.favourite, sa.false())
+hidden = sa.func.coalesce(a.hidden, sa.false())
+review_status = sa.func.coalesce(a.review_status, "draft")
+
+
+def _day_start(day: date, tz: tzinfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=tz)
+
+
+def where(q: HistoryQuery, tz: tzinfo) -> list[ColumnElement[bool]]:
+    """The conditions a generation meets to match `q` (days in `tz`)."""
+    conditions: list[ColumnElement[bool]] = []
+    if not q.include_hidden:
+        conditions.append(sa.not_(hidden))
+    needle = q.text.strip().lower()
+    if needle:
+        haystack = sa.func.lower(sa.func.concat_ws("\x1f", g.prompt, a.notes, a.tags, g.id))
+        conditions.append(sa.func.strpos(haystack, needle) > 0)
+    for column, wanted in ((g.status, q.statuses), (g.aspect_ratio, q.aspect_ratios),
+                           (g.duration, q.durations), (g.template_id, q.template_ids),
+                           (review_status, q.review_statuses)):
+        if wanted:
+            conditions.append(column.in_(wanted))
+    if q.people:
+        maker = sa.func.lower(sa.func.trim(g.created_by))
+        conditions.append(maker.in_([person.strip().lower() for person in q.people]))
+    if q.date_from is not None:
+        conditions.append(g.created_at >= _day_start(q.date_from, tz))
+    if q.date_to is not None:
+        conditions.append(g.created_at < _day_start(q.date_to + timedelta(days=1), tz))
+    if q.favourites_only:
+        conditions.append(favourite)
+    if q.min_rating is not None:
+        conditions.append(a.rating >= q.min_rating)
+    return conditions
+
+
+#: Newest first; among equal times the later id (ids sort by time); unknown times last.
+_NEWEST = (g.created_at.desc().nulls_last(), g.id.desc())
+
+
+def order_by(q: HistoryQuery) -> tuple[ColumnElement, ...]:
+    """`q`'s sort order; ties keep the newest first, as the log's stable sorts do."""
+    if q.sort == "oldest":
+        return (g.created_at.asc().nulls_first(), g.id.asc())
+    if q.sort == "inference_fast":
+        return (g.inference_s.asc().nulls_last(), *_NEWEST)
+    if q.sort == "inference_slow":
+        return (g.inference_s.desc().nulls_last(), *_NEWEST)
+    if q.sort == "rating":
+        return (a.rating.desc().nulls_last(), *_NEWEST)
+    return _NEWEST
