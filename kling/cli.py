@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .history.stats import HistoryStats
-    from .history.store import HistoryLog
+    from .stores import HistoryStore
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -134,6 +134,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         studio = _open(settings, act_as=args.act_as)
     except SettingsError as exc:
         return fail(str(exc), EXIT_BAD_INPUT)
+    except KlingError as exc:  # the team database: unreachable, or an old schema
+        return fail(str(exc), EXIT_FAILED)
     try:
         job = studio.queue.submit(request, owner="cli", source="cli")
         (job,) = studio.queue.wait([job.id])
@@ -180,6 +182,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         studio = _open(settings, args.concurrency, args.act_as)
     except SettingsError as exc:
         return fail(str(exc), EXIT_BAD_INPUT)
+    except KlingError as exc:  # the team database: unreachable, or an old schema
+        return fail(str(exc), EXIT_FAILED)
     batch_id = new_batch_id()
     try:
         jobs = studio.queue.submit_many(plan.requests, owner="cli", source="cli",
@@ -209,12 +213,12 @@ def cmd_simulator(args: argparse.Namespace) -> int:
     return main_simulator(args.host, args.port, config)
 
 
-def _history_log() -> tuple[Settings, "HistoryLog"]:
+def _history_log() -> tuple[Settings, "HistoryStore"]:
     """The settings and the history they name (no simulator, no client)."""
-    from .history.store import HistoryLog
+    from .services import open_database, open_history
 
     settings = Settings.load()
-    return settings, HistoryLog(settings.data_dir, price_per_second=settings.price_per_second)
+    return settings, open_history(settings, open_database(settings))
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -225,6 +229,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         _, log = _history_log()
     except SettingsError as exc:
         return fail(str(exc), EXIT_BAD_INPUT)
+    except KlingError as exc:
+        return fail(str(exc), EXIT_FAILED)
     query = HistoryQuery(text=args.search or "",
                          statuses=tuple(args.status or ()))
     frame = log.query(query)
@@ -315,6 +321,8 @@ def cmd_assemble(args: argparse.Namespace) -> int:
         settings, history = _history_log()
     except SettingsError as exc:
         return fail(str(exc), EXIT_BAD_INPUT)
+    except KlingError as exc:
+        return fail(str(exc), EXIT_FAILED)
     archive = VideoArchive(settings.data_dir)
     clips = []
     for gen_id in args.ids:

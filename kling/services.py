@@ -4,8 +4,9 @@ This is the one place that knows about demo mode: with no API key it starts the 
 simulator on a free loopback port and points the same `KlingClient` at it. Everything
 else receives a client and never asks which server is behind it.
 
-It is also the one place that chooses the stores (`kling.stores`): today the files in
-the data folder. What a person may do with them is `Studio.for_person` (`kling.people`). Tests and other callers hand in any part they built themselves
+It is also the one place that chooses the stores (`kling.stores`): the files in the data
+folder, or, where `KLING_DATABASE_URL` names a team database, its history (the rest of
+the team stores follow). What a person may do with them is `Studio.for_person` (`kling.people`). Tests and other callers hand in any part they built themselves
 (a client against a scripted server, a store in a temporary folder) and get the rest
 wired as the studio wires it.
 """
@@ -16,9 +17,11 @@ import dataclasses
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .archive import VideoArchive
 from .client import KlingClient, RetryPolicy
+from .errors import DatabaseError
 from .history import HistoryLog
 from .jobs import JobQueue
 from .models import estimate_cost
@@ -34,6 +37,9 @@ from .stores import (
 )
 from .storyboards import SpotMaker, StoryboardLibrary
 from .templates.library import TemplateLibrary
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 log = logging.getLogger("kling.services")
 
@@ -58,6 +64,8 @@ class Studio:
     people: PeopleConfig = field(default_factory=PeopleConfig)
     #: Whom this view of the studio acts for (`for_person`); the local user by default.
     person: Person = field(default_factory=local_person)
+    #: The team database's connections, when the stores live there.
+    database: "Engine | None" = None
 
     def for_person(self, person: Person) -> "Studio":
         """The studio as `person` may use it: every change checked against their role
@@ -89,6 +97,8 @@ class Studio:
         self.spots.shutdown()
         self.queue.shutdown(wait=True)
         self.client.close()
+        if self.database is not None:
+            self.database.dispose()
 
 
 def backend(settings: Settings) -> tuple[str, str]:
@@ -100,6 +110,35 @@ def backend(settings: Settings) -> tuple[str, str]:
     log.info("demo mode: no FIREMOON_API_KEY, using the built-in simulator at %s",
              simulator.url)
     return simulator.url, config.api_key or DEMO_KEY
+
+
+def open_database(settings: Settings) -> "Engine | None":
+    """The team database `KLING_DATABASE_URL` names, checked to be at this code's schema
+    (`DatabaseError` otherwise, saying to run `db upgrade`); None without one."""
+    if not settings.database_url:
+        return None
+    try:
+        from . import db
+    except ImportError as exc:
+        raise DatabaseError(
+            "KLING_DATABASE_URL is set, but the team packages are not installed.",
+            hint="Install them: .venv/bin/pip install -r requirements-team.txt") from exc
+    engine = db.connect(settings.database_url)
+    try:
+        db.check_current(engine)
+    except DatabaseError:
+        engine.dispose()
+        raise
+    return engine
+
+
+def open_history(settings: Settings, database: "Engine | None") -> HistoryStore:
+    """The history the settings name: the team database's, or the data folder's log."""
+    if database is None:
+        return HistoryLog(settings.data_dir, price_per_second=settings.price_per_second)
+    from .db.history import DatabaseHistory
+
+    return DatabaseHistory(database, price_per_second=settings.price_per_second)
 
 
 def _retry_downloads(archive: VideoStore, history: HistoryStore) -> None:
@@ -130,13 +169,14 @@ def open_studio(
     """
     settings = settings or Settings.load()
     people = PeopleConfig.load(settings)
+    database = open_database(settings)
     if client is None:
         base_url, api_key = backend(settings)
         # The queue waits out rate limits itself, visibly, so its client does not.
         client = KlingClient(api_key=api_key, base_url=base_url, settings=settings,
                              retry=RetryPolicy(retry_rate_limits=False))
     if history is None:
-        history = HistoryLog(settings.data_dir, price_per_second=settings.price_per_second)
+        history = open_history(settings, database)
     if archive is None:
         archive = VideoArchive(settings.data_dir)
     if templates is None:
@@ -158,4 +198,5 @@ def open_studio(
         spots=SpotMaker(history, archive, storyboards, settings.data_dir),
         budgets=BudgetFile(settings.data_dir),
         people=people,
+        database=database,
     )

@@ -1,4 +1,5 @@
-"""Every page of the studio renders in demo mode without an exception."""
+"""Every page of the studio renders in demo mode without an exception, on the data
+folder and on a team database alike."""
 
 from __future__ import annotations
 
@@ -12,8 +13,22 @@ from tests.conftest import APP
 PAGES = ["pages/generate.py", "pages/storyboard.py", "pages/templates.py", "pages/history.py"]
 
 
+@pytest.fixture(params=["files", "postgres"])
+def backend(request, monkeypatch) -> str:
+    """Where the studio keeps its state: the data folder, or a team database."""
+    if request.param == "postgres":
+        from kling import db
+
+        url = request.getfixturevalue("database_url")
+        engine = db.connect(url)
+        db.upgrade(engine)
+        engine.dispose()
+        monkeypatch.setenv("KLING_DATABASE_URL", url)
+    return request.param
+
+
 @pytest.mark.parametrize("page", PAGES)
-def test_page_renders_in_demo_mode(studio_env, page):
+def test_page_renders_in_demo_mode(studio_env, backend, page):
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.switch_page(page).run()

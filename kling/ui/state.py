@@ -24,6 +24,7 @@ from typing import Any
 
 import streamlit as st
 
+from kling.errors import StorageError
 from kling.people import Person, Role, local_person, signed_in_person
 from kling.services import Studio, open_studio
 from kling.stores import HistoryStore
@@ -133,7 +134,7 @@ def _services() -> Studio:
         st.stop()
     try:
         return _open(settings)
-    except (SettingsError, OSError) as exc:
+    except (SettingsError, StorageError, OSError) as exc:
         st.error(f"Kling Studio cannot start: {literal(exc)}")
         st.stop()
 
