@@ -136,8 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.set_defaults(func=cmd_inspect)
 
     db = commands.add_parser("db", help="the team database (KLING_DATABASE_URL)")
-    db.add_argument("action", choices=("upgrade",),
-                    help="upgrade: create or migrate its schema")
+    db.add_argument("action", choices=("upgrade", "import", "export"),
+                    help="upgrade: create or migrate its schema; import [DIR]: copy a data "
+                         "folder in (safe to run twice); export --out DIR: write it back "
+                         "out as a data folder")
+    db.add_argument("folder", nargs="?", metavar="DIR",
+                    help="import: the data folder to copy in (default: "
+                         "KLING_STUDIO_DATA_DIR)")
+    db.add_argument("--out", metavar="DIR", help="export: a new or empty folder")
     db.set_defaults(func=cmd_db)
     return parser
 
@@ -167,9 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         return fail(str(exc), EXIT_BAD_INPUT)
     # A job that crashes is reported as its one-line error; the log's traceback stays
-    # off the terminal unless the caller set up logging itself.
-    if not logging.getLogger().handlers and not logging.getLogger("kling").handlers:
-        logging.getLogger("kling").addHandler(logging.NullHandler())
+    # off the terminal unless the caller set up logging itself. So does the database
+    # driver's own note on a failed statement, which the one-line error already says.
+    if not logging.getLogger().handlers:
+        for name in ("kling", "psycopg"):
+            if not logging.getLogger(name).handlers:
+                logging.getLogger(name).addHandler(logging.NullHandler())
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -85,6 +86,21 @@ class VideoArchive:
         except (FileNotFoundError, ArchiveError):
             return False
         return True
+
+    def keep(self, gen_id: str, source: Path) -> Path:
+        """Copy a video file into the archive as `<gen_id>.mp4` (whole or not at all);
+        the final path. `ArchiveError` when it cannot be read or written."""
+        target = self.path_for(gen_id)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with open(source, "rb") as video, replacing(
+                    target, prefix=f".{gen_id}.", suffix=".part") as out:
+                shutil.copyfileobj(video, out, _CHUNK)
+        except OSError as exc:
+            raise ArchiveError(self._os_error_message(exc),
+                               hint="Check that the videos folder is writable and has "
+                                    "free space.") from None
+        return target
 
     def download(self, gen_id: str, url: str) -> Path:
         """Stream `url` into the archive as `<gen_id>.mp4`; the final path.

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .batch import BatchFileError, new_batch_id, parse_batch, read_batch_file
-from .errors import InvalidRequestError, KlingError, RefusedError
+from .errors import InvalidRequestError, KlingError, RefusedError, StorageError
 from .models import STUDIO_VERSION, GenerationRequest
 from .settings import Settings, SettingsError
+from .wording import counted
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -259,7 +260,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    """`db upgrade`: bring the team database to this code's schema."""
+    """`db upgrade|import|export`: the team database's schema, and data folders in and out."""
     try:
         settings = Settings.load()
     except SettingsError as exc:
@@ -267,6 +268,10 @@ def cmd_db(args: argparse.Namespace) -> int:
     if not settings.database_url:
         return fail("KLING_DATABASE_URL is not set: it names the team database, e.g. "
                     "postgresql+psycopg://kling:PASSWORD@db:5432/kling", EXIT_BAD_INPUT)
+    if args.action == "export" and not args.out:
+        return fail("db export needs --out DIR, a new or empty folder", EXIT_BAD_INPUT)
+    if args.action != "import" and args.folder:
+        return fail(f"db {args.action} takes no folder", EXIT_BAD_INPUT)
     try:
         from . import db
     except ImportError:
@@ -275,16 +280,49 @@ def cmd_db(args: argparse.Namespace) -> int:
     try:
         engine = db.connect(settings.database_url)
         try:
-            before, after = db.upgrade(engine)
+            if args.action == "upgrade":
+                return _upgrade(engine, settings)
+            return _transfer(engine, settings, args)
         finally:
             engine.dispose()
-    except KlingError as exc:
+    except ValueError as exc:  # a folder with nothing to import, or one not to write over
+        return fail(str(exc), EXIT_BAD_INPUT)
+    except StorageError as exc:
         return fail(str(exc), EXIT_FAILED)
-    where = db.safe_url(settings.database_url)
+
+
+def _upgrade(engine, settings: Settings) -> int:
+    from . import db
+
+    before, after = db.upgrade(engine)
+    where = db.safe_url(settings.database_url or "")
     if before == after:
         print(terminal_safe(f"{where} is already at schema {after}."))
     else:
         print(terminal_safe(f"{where}: schema {before or '(none)'} -> {after}."))
+    return EXIT_OK
+
+
+def _transfer(engine, settings: Settings, args: argparse.Namespace) -> int:
+    from . import db
+    from .archive import VideoArchive
+    from .db.transfer import export_folder, import_folder
+
+    db.check_current(engine)
+    archive = VideoArchive(settings.data_dir)
+    if args.action == "import":
+        folder = Path(args.folder) if args.folder else settings.data_dir
+        moved = import_folder(engine, folder, archive)
+        print(terminal_safe(
+            f"Imported from {folder}: {counted(moved.generations, 'generation')} "
+            f"({moved.already_there:,} were there already), "
+            f"{counted(moved.annotations, 'annotation')}, "
+            f"{counted(moved.videos, 'video')}."))
+    else:
+        moved = export_folder(engine, Path(args.out), archive)
+        print(terminal_safe(
+            f"Exported to {args.out}: {counted(moved.generations, 'generation')}, "
+            f"{counted(moved.annotations, 'annotation')}, {counted(moved.videos, 'video')}."))
     return EXIT_OK
 
 

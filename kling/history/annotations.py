@@ -86,7 +86,11 @@ def annotation_table(data: bytes | None, path: Path,
                      report: dict[str, bool] | None = None) -> pd.DataFrame:
     """Latest value of each annotation field, indexed by id (raw text values), and who
     set the latest review status and notes, and when (`AUTHOR_COLUMNS`)."""
-    frame = annotation_rows(data, path, report)
+    return latest_annotations(annotation_rows(data, path, report))
+
+
+def latest_annotations(frame: pd.DataFrame) -> pd.DataFrame:
+    """`annotation_table` of annotation rows in the order written (`annotation_rows`)."""
     if frame.empty:
         return pd.DataFrame(columns=[*ANNOTATION_FIELDS, *AUTHOR_COLUMNS],
                             index=pd.Index([], name="id"))

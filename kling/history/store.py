@@ -230,8 +230,12 @@ class HistoryLog:
         row = self.get(check_id(gen_id))
         if row is None:
             return []
-        rows = annotation_rows(self._annotations.read_complete(), self.annotations_path)
+        rows = self.annotation_log()
         return trail_of(row, rows[rows["id"] == gen_id], local_timezone())
+
+    def annotation_log(self) -> pd.DataFrame:
+        """Every annotation row, in the order written (`annotation_rows`)."""
+        return annotation_rows(self._annotations.read_complete(), self.annotations_path)
 
 
 def _plain(value: Any) -> Any:

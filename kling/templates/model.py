@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import TemplateError
-from .wording import join_names, quote
+from ..wording import join_names, quote
 
 CATEGORIES = ("Marketing", "Social media", "Product demo", "Storytelling", "Custom")
 DEFAULT_CATEGORY = "Custom"

@@ -23,7 +23,7 @@ from .model import Template
 from .records import Records, add_template, add_version, in_use, now, unique_name
 from .safe_json import Unreadable, load_json
 from .validation import validate_template
-from .wording import join_names
+from ..wording import join_names
 
 #: Megabytes as the studio's uploader counts them (1,048,576 bytes), so both agree.
 MAX_IMPORT_MB = 1

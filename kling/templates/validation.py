@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from ..models import ASPECT_RATIOS, DURATIONS, MAX_PROMPT_CHARS
 from ..errors import TemplateError
 from .model import CATEGORIES, Template, is_variable_name
-from .wording import join_names, quote
+from ..wording import join_names, quote
 
 MAX_NAME_CHARS = 80
 MAX_DESCRIPTION_CHARS = 500

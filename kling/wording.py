@@ -1,4 +1,4 @@
-"""How the library's messages quote a person's text and list names."""
+"""How messages count things, quote a person's text and list names."""
 
 from __future__ import annotations
 
@@ -6,6 +6,11 @@ from collections.abc import Sequence
 
 #: Longest piece of a person's (or a file's) own text quoted back in a message.
 MAX_QUOTE = 40
+
+
+def counted(count: int, word: str) -> str:
+    """`1 video`, `2 videos`, `1,200 videos`."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 def join_names(items: Sequence[str]) -> str:
