@@ -147,7 +147,7 @@ def test_an_existing_video_is_replaced_whole(archive, server):
 def _succeeded(history: HistoryLog, url: str, *, minutes_ago: float = 60) -> str:
     """A generation that succeeded `minutes_ago` (its job long done, unless recent)."""
     then = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
-    with patch("kling.history.store._now_iso", lambda: then.isoformat(timespec="milliseconds")):
+    with patch("kling.history.changes.now_iso", lambda: then.isoformat(timespec="milliseconds")):
         gen_id = history.record_pending(GenerationRequest.create("waves, drone shot", "5"))
         history.record_success(gen_id, GenerationResult.parse({
             "videos": [{"url": url, "duration": 5, "width": 1920, "height": 1088,

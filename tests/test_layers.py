@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The core's parts from the bottom up. A part may import its own layer and the ones
 #: below it, never one above: a newcomer reads the core bottom up.
 CORE_LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "settings", "timing", "render", "yuv"}),
+    frozenset({"errors", "settings", "timing", "render", "yuv", "wording"}),
     frozenset({"models", "storage", "assembly"}),
     frozenset({"billing", "coach", "batch"}),
     frozenset({"history", "templates"}),
