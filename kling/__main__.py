@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from .batch import MAX_BATCH_ROWS
 from .cli import (
     EXIT_BAD_INPUT, EXIT_FAILED, cmd_assemble, cmd_batch, cmd_db, cmd_generate, cmd_history,
-    cmd_inspect, cmd_simulator, fail, terminal_safe,
+    cmd_inspect, cmd_simulator, cmd_worker, fail, terminal_safe,
 )
 from .models import ASPECT_RATIOS, DURATIONS
 from .settings import check_base_url
@@ -134,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser("inspect", help="the recipe kept in a video's metadata")
     inspect.add_argument("file")
     inspect.set_defaults(func=cmd_inspect)
+
+    worker = commands.add_parser("worker", help="run the team database's generation jobs")
+    worker.add_argument("--concurrency", default=None,
+                        help="generations at once (default: KLING_MAX_CONCURRENCY)")
+    worker.set_defaults(func=cmd_worker)
 
     db = commands.add_parser("db", help="the team database (KLING_DATABASE_URL)")
     db.add_argument("action", choices=("upgrade", "import", "export"),

@@ -17,6 +17,7 @@ import argparse
 import json
 import math
 import re
+import signal
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -87,8 +88,9 @@ def _open(settings: Settings, concurrency: int | None = None, act_as: str | None
     if settings.demo:
         print("Demo mode: no FIREMOON_API_KEY is set, so the built-in simulator makes "
               "the videos (nothing is billed).", file=sys.stderr)
-    # A short-lived command does not start the archive's background catch-up.
-    return open_studio(settings, retry_downloads=False).for_person(person)
+    # A short-lived command does not start the archive's background catch-up, and runs
+    # its own generations, as it waits for them, even beside a team's workers.
+    return open_studio(settings, retry_downloads=False, jobs_here=True).for_person(person)
 
 
 def _job_line(job) -> str:
@@ -323,6 +325,31 @@ def _transfer(engine, settings: Settings, args: argparse.Namespace) -> int:
         print(terminal_safe(
             f"Exported to {args.out}: {counted(moved.generations, 'generation')}, "
             f"{counted(moved.annotations, 'annotation')}, {counted(moved.videos, 'video')}."))
+    return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the team database's generation jobs until stopped (SIGTERM or Ctrl+C)."""
+    from .services import open_worker
+
+    try:
+        settings = Settings.load()
+        worker = open_worker(settings, concurrency=args.concurrency)
+    except SettingsError as exc:
+        return fail(str(exc), EXIT_BAD_INPUT)
+    except KlingError as exc:
+        return fail(str(exc), EXIT_FAILED)
+    if settings.demo:
+        print("Demo mode: no FIREMOON_API_KEY is set, so the simulator makes the videos "
+              "(nothing is billed).", file=sys.stderr)
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    print(f"Worker {worker.id} runs up to {worker.concurrency} generations at once; "
+          "Ctrl+C stops it once the calls under way are recorded.", file=sys.stderr,
+          flush=True)
+    try:
+        worker.run()
+    except KeyboardInterrupt:
+        pass  # run() recorded the calls under way before returning
     return EXIT_OK
 
 

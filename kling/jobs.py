@@ -31,7 +31,7 @@ from .errors import KlingError, PossiblyBilledError, RateLimitError
 from .history import new_id
 from .assembly import AssemblyError, write_recipe
 from .models import MAX_SEED, MODEL_NAME, STUDIO_VERSION, GenerationRequest, GenerationResult
-from .stores import Archiver, GenerationClient, HistoryStore
+from .stores import Archiver, GenerationClient, HistoryStore, HistoryWriter
 
 log = logging.getLogger("kling.jobs")
 
@@ -115,6 +115,15 @@ def plan_takes(request: GenerationRequest, takes: int,
     return [request.with_seed(rng.randint(0, MAX_SEED)) for _ in range(takes)]
 
 
+def seeded(request: GenerationRequest) -> GenerationRequest:
+    """`request` with a seed: its own, or a random one chosen before anything is written
+    or sent, so the history holds the seed of every take, whichever door (page, batch,
+    command line) it came in by."""
+    if request.seed is None:
+        (request,) = plan_takes(request, 1)
+    return request
+
+
 def _cell(row: Mapping[str, Any], name: str) -> str | None:
     """A history cell as text, None when empty (a log row spells "empty" many ways)."""
     value = row.get(name)
@@ -137,70 +146,18 @@ def rerun_request(row: Mapping[str, Any]) -> tuple[GenerationRequest, dict[str, 
     return request, fields
 
 
-class JobQueue:
-    """Runs generations on at most `max_concurrency` worker threads."""
+class Resubmitting:
+    """What every job runner does alike on top of its own `submit`, `get` and history:
+    queue several at once, retry a job and re-run a logged generation, each refusing a
+    possibly billed one unless a person agreed to the cost."""
 
-    def __init__(
-        self,
-        client: GenerationClient,
-        history: HistoryStore,
-        archive: Archiver | None = None,
-        *,
-        max_concurrency: int = 4,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._client = client
-        self._history = history
-        self._archive = archive
-        self._clock = clock
-        self._jobs: dict[str, Job] = {}
-        self._lock = threading.Lock()
-        self._finished = threading.Condition(self._lock)
-        self._stopping = threading.Event()
-        # Shared by all workers: once one job learns the window is used up, none sends.
-        self._paused_until = 0.0
-        self.max_concurrency = max_concurrency
-        self._pool = ThreadPoolExecutor(max_workers=max_concurrency,
-                                        thread_name_prefix="kling-job")
+    _history: HistoryStore
 
-    # -- submitting -------------------------------------------------------------------
-    def submit(
-        self,
-        request: GenerationRequest,
-        *,
-        owner: str,
-        source: str = "studio",
-        template_id: str | None = None,
-        template_version: int | None = None,
-        template_vars: dict[str, str] | None = None,
-        batch_id: str | None = None,
-        storyboard_id: str | None = None,
-        shot: str | None = None,
-        created_by: str | None = None,
-    ) -> Job:
-        """Queue one generation; its pending history row is written before this returns.
+    def submit(self, request: GenerationRequest, *, owner: str, **fields: Any) -> Job:
+        raise NotImplementedError
 
-        A request without a seed gets one here (`plan_takes`), before anything is
-        written or sent, so the history holds the seed of every take, whichever door
-        (page, batch, command line) it came in by.
-        """
-        if request.seed is None:
-            (request,) = plan_takes(request, 1)
-        job = Job(
-            id=new_id(), request=request, owner=owner, source=source,
-            template_id=template_id, template_version=template_version,
-            template_vars=template_vars, batch_id=batch_id, storyboard_id=storyboard_id,
-            shot=shot, created_by=created_by, submitted_at=self._clock(),
-        )
-        self._history.record_pending(
-            request, gen_id=job.id, source=source, template_id=template_id,
-            template_version=template_version, template_vars=template_vars,
-            batch_id=batch_id, storyboard_id=storyboard_id, shot=shot, created_by=created_by,
-        )
-        with self._lock:
-            self._jobs[job.id] = job
-        self._pool.submit(self._run, job.id)
-        return self._snapshot(job)
+    def get(self, job_id: str) -> Job | None:
+        raise NotImplementedError
 
     def submit_many(self, requests: list[GenerationRequest], *, owner: str,
                     **fields: Any) -> list[Job]:
@@ -252,6 +209,67 @@ class JobQueue:
         request, fields = rerun_request(row)
         return self.submit(request, owner=owner, created_by=created_by, **fields)
 
+
+class JobQueue(Resubmitting):
+    """Runs generations on at most `max_concurrency` worker threads."""
+
+    def __init__(
+        self,
+        client: GenerationClient,
+        history: HistoryStore,
+        archive: Archiver | None = None,
+        *,
+        max_concurrency: int = 4,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._history = history
+        self._archive = archive
+        self._clock = clock
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._finished = threading.Condition(self._lock)
+        self._stopping = threading.Event()
+        # Shared by all workers: once one job learns the window is used up, none sends.
+        self._paused_until = 0.0
+        self.max_concurrency = max_concurrency
+        self._pool = ThreadPoolExecutor(max_workers=max_concurrency,
+                                        thread_name_prefix="kling-job")
+
+    # -- submitting -------------------------------------------------------------------
+    def submit(
+        self,
+        request: GenerationRequest,
+        *,
+        owner: str,
+        source: str = "studio",
+        template_id: str | None = None,
+        template_version: int | None = None,
+        template_vars: dict[str, str] | None = None,
+        batch_id: str | None = None,
+        storyboard_id: str | None = None,
+        shot: str | None = None,
+        created_by: str | None = None,
+    ) -> Job:
+        """Queue one generation (`seeded`); its pending history row is written before
+        this returns."""
+        request = seeded(request)
+        job = Job(
+            id=new_id(), request=request, owner=owner, source=source,
+            template_id=template_id, template_version=template_version,
+            template_vars=template_vars, batch_id=batch_id, storyboard_id=storyboard_id,
+            shot=shot, created_by=created_by, submitted_at=self._clock(),
+        )
+        self._history.record_pending(
+            request, gen_id=job.id, source=source, template_id=template_id,
+            template_version=template_version, template_vars=template_vars,
+            batch_id=batch_id, storyboard_id=storyboard_id, shot=shot, created_by=created_by,
+        )
+        with self._lock:
+            self._jobs[job.id] = job
+        self._pool.submit(self._run, job.id)
+        return self._snapshot(job)
+
     # -- reading ----------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -278,6 +296,10 @@ class JobQueue:
 
     def active_count(self, owner: str | None = None) -> int:
         return sum(1 for j in self.jobs(owner) if not j.status.finished)
+
+    def worker_notice(self) -> str | None:
+        """Nothing to say: the jobs run in this process."""
+        return None
 
     def forget(self, job_id: str) -> None:
         """Drop a finished job from the panel (its history row stays)."""
@@ -364,56 +386,83 @@ class JobQueue:
             paused_until = max(paused_until, limit.reset)
         return paused_until if paused_until > now else None
 
-    def _log(self, job_id: str, write: Callable[[], None]) -> str | None:
-        """Run one history write; a full disk must not leave the job spinning."""
-        try:
-            write()
-        except Exception as err:  # noqa: BLE001 - any write failure is reported the same way
-            log.error("job %s: history not written: %s", job_id, err)
-            return f"The history log could not be written ({err}); the result is shown here only."
-        return None
-
     def _fail(self, job: Job, error: KlingError) -> None:
         finished = self._clock()
-        history_error = self._log(job.id, lambda: self._history.record_failure(
-            job.id, error, elapsed_s=finished - job.submitted_at))
+        history_error = record_failure(self._history, job, error,
+                                       elapsed_s=finished - job.submitted_at)
         self._update(job.id, status=JobStatus.FAILED, finished_at=finished,
                      error=str(error), error_kind=error.kind, wait_until=None,
                      history_error=history_error)
 
-    @staticmethod
-    def _write_recipe(job: Job, result: GenerationResult, path: Path) -> None:
-        """Keep how the video was made in its own metadata (a remux, never a re-encode),
-        so the file says it wherever it goes; a file that cannot take it stays as it is."""
-        recipe = {"id": job.id, "prompt": job.request.prompt, "seed": result.seed,
-                  "model": MODEL_NAME, "duration": job.request.duration,
-                  "aspect_ratio": job.request.aspect_ratio, "template_id": job.template_id,
-                  "template_version": job.template_version,
-                  "storyboard_id": job.storyboard_id, "shot": job.shot,
-                  "studio_version": STUDIO_VERSION}
-        try:
-            write_recipe(path, path, recipe)
-        except AssemblyError as err:
-            log.warning("job %s: recipe not written into the video: %s", job.id, err)
-
     def _succeed(self, job: Job, result: GenerationResult) -> None:
-        elapsed = self._clock() - job.submitted_at
-        # The outcome is logged before the download so that a crash while archiving
-        # still leaves the video URL in the history.
-        history_error = self._log(
-            job.id, lambda: self._history.record_success(job.id, result, elapsed_s=elapsed))
-        video_path, archive_error = None, None
-        if self._archive is not None:
-            try:
-                video_path = self._archive.download(job.id, result.video.url)
-                self._write_recipe(job, result, video_path)
-            except KlingError as err:
-                archive_error = str(err)
-                log.warning("job %s: video not archived: %s", job.id, err)
-            history_error = history_error or self._log(
-                job.id, lambda: self._history.record_video_path(
-                    job.id, None if video_path is None else str(video_path),
-                    archive_error=archive_error))
+        kept = record_success(self._history, self._archive, job, result,
+                              elapsed_s=self._clock() - job.submitted_at)
         self._update(job.id, status=JobStatus.SUCCEEDED, finished_at=self._clock(),
-                     result=result, video_path=video_path, archive_error=archive_error,
-                     history_error=history_error)
+                     result=result, video_path=kept.video_path,
+                     archive_error=kept.archive_error, history_error=kept.history_error)
+
+
+# -- what a finished call leaves behind, wherever the job ran ---------------------------
+
+def _history_write(job_id: str, write: Callable[[], None]) -> str | None:
+    """Run one history write; a full disk must not leave the job spinning."""
+    try:
+        write()
+    except Exception as err:  # noqa: BLE001 - any write failure is reported the same way
+        log.error("job %s: history not written: %s", job_id, err)
+        return f"The history log could not be written ({err}); the result is shown here only."
+    return None
+
+
+def record_failure(history: HistoryWriter, job: Job, error: KlingError, *,
+                   elapsed_s: float) -> str | None:
+    """Log a failed call; what went wrong writing it, if anything."""
+    return _history_write(job.id, lambda: history.record_failure(
+        job.id, error, elapsed_s=elapsed_s))
+
+
+def _write_recipe(job: Job, result: GenerationResult, path: Path) -> None:
+    """Keep how the video was made in its own metadata (a remux, never a re-encode),
+    so the file says it wherever it goes; a file that cannot take it stays as it is."""
+    recipe = {"id": job.id, "prompt": job.request.prompt, "seed": result.seed,
+              "model": MODEL_NAME, "duration": job.request.duration,
+              "aspect_ratio": job.request.aspect_ratio, "template_id": job.template_id,
+              "template_version": job.template_version,
+              "storyboard_id": job.storyboard_id, "shot": job.shot,
+              "studio_version": STUDIO_VERSION}
+    try:
+        write_recipe(path, path, recipe)
+    except AssemblyError as err:
+        log.warning("job %s: recipe not written into the video: %s", job.id, err)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Where a made video was kept, or why it was not, and a history write that failed."""
+
+    video_path: Path | None = None
+    archive_error: str | None = None
+    history_error: str | None = None
+
+
+def record_success(history: HistoryWriter, archive: Archiver | None, job: Job,
+                   result: GenerationResult, *, elapsed_s: float) -> Kept:
+    """Log a made video, then archive it (with its recipe) and log where it went."""
+    # The outcome is logged before the download so that a crash while archiving
+    # still leaves the video URL in the history.
+    history_error = _history_write(
+        job.id, lambda: history.record_success(job.id, result, elapsed_s=elapsed_s))
+    if archive is None:
+        return Kept(history_error=history_error)
+    video_path, archive_error = None, None
+    try:
+        video_path = archive.download(job.id, result.video.url)
+        _write_recipe(job, result, video_path)
+    except KlingError as err:
+        archive_error = str(err)
+        log.warning("job %s: video not archived: %s", job.id, err)
+    history_error = history_error or _history_write(
+        job.id, lambda: history.record_video_path(
+            job.id, None if video_path is None else str(video_path),
+            archive_error=archive_error))
+    return Kept(video_path, archive_error, history_error)

@@ -30,7 +30,7 @@ from .people.guard import (
     PersonalArchive, PersonalBudgets, PersonalHistory, PersonalQueue, PersonalSpots,
     PersonalStoryboards, PersonalTemplates,
 )
-from .settings import Settings
+from .settings import DEFAULT_BASE_URL, Settings, SettingsError
 from .simulator import SimulatorConfig, shared_simulator
 from .stores import (
     BudgetStore, HistoryStore, JobRunner, StoryboardStore, TemplateStore, VideoStore,
@@ -40,6 +40,8 @@ from .templates.library import TemplateLibrary
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from .db.worker import Worker
 
 log = logging.getLogger("kling.services")
 
@@ -105,6 +107,12 @@ def backend(settings: Settings) -> tuple[str, str]:
     """(base_url, api_key) to talk to: the real API, or the simulator in demo mode."""
     if settings.api_key:
         return settings.base_url, settings.api_key
+    if settings.base_url != DEFAULT_BASE_URL:
+        # A simulator run as its own service (`python -m kling simulator`), shared by a
+        # team's workers and replicas, as `make team` runs it.
+        log.info("demo mode: no FIREMOON_API_KEY, using the simulator at %s",
+                 settings.base_url)
+        return settings.base_url, DEMO_KEY
     config = SimulatorConfig.from_env(settings=settings)
     simulator = shared_simulator(config)
     log.info("demo mode: no FIREMOON_API_KEY, using the built-in simulator at %s",
@@ -141,6 +149,45 @@ def open_history(settings: Settings, database: "Engine | None") -> HistoryStore:
     return DatabaseHistory(database, price_per_second=settings.price_per_second)
 
 
+def _queue(settings: Settings, database: "Engine | None", client: KlingClient,
+           history: HistoryStore, archive: VideoStore) -> JobRunner:
+    """Where generations run: in this process, or, with a team database, in its workers
+    (`python -m kling worker`), which this studio only queues for."""
+    if database is None:
+        return JobQueue(client, history, archive, max_concurrency=settings.max_concurrency)
+    from .db.history import DatabaseHistory
+    from .db.queue import DatabaseQueue
+
+    if not isinstance(history, DatabaseHistory):
+        raise TypeError("a team studio's jobs need the team database's history")
+    return DatabaseQueue(database, history, max_concurrency=settings.max_concurrency)
+
+
+def _client(settings: Settings) -> KlingClient:
+    """The API client of this process: the real service, or the simulator."""
+    base_url, api_key = backend(settings)
+    # The queue waits out rate limits itself, visibly, so its client does not.
+    return KlingClient(api_key=api_key, base_url=base_url, settings=settings,
+                       retry=RetryPolicy(retry_rate_limits=False))
+
+
+def open_worker(settings: Settings | None = None, *, concurrency: int | None = None
+                ) -> "Worker":
+    """A worker for the team database's jobs (`python -m kling worker`), wired as the
+    studio is: the same client, history and video archive."""
+    from .db.history import DatabaseHistory
+    from .db.worker import Worker
+
+    settings = settings or Settings.load()
+    database = open_database(settings)
+    if database is None:
+        raise SettingsError("KLING_DATABASE_URL is not set: a worker runs the jobs a team "
+                            "studio queued in its database.")
+    history = DatabaseHistory(database, price_per_second=settings.price_per_second)
+    return Worker(database, _client(settings), history, VideoArchive(settings.data_dir),
+                  concurrency=concurrency or settings.max_concurrency)
+
+
 def _retry_downloads(archive: VideoStore, history: HistoryStore) -> None:
     try:
         archived = archive.retry_missing(history)
@@ -155,6 +202,7 @@ def open_studio(
     settings: Settings | None = None,
     *,
     retry_downloads: bool = True,
+    jobs_here: bool = False,
     client: KlingClient | None = None,
     history: HistoryStore | None = None,
     archive: VideoStore | None = None,
@@ -166,22 +214,21 @@ def open_studio(
     always built here, on the client, history and archive in use.
     With `retry_downloads`, videos whose download failed earlier are fetched again in
     the background, once per start, so the archive catches up without anyone waiting.
+    With `jobs_here` this process runs its own generations even beside a team database
+    (a command that waits for its result), instead of queueing them for the workers.
     """
     settings = settings or Settings.load()
     people = PeopleConfig.load(settings)
     database = open_database(settings)
     if client is None:
-        base_url, api_key = backend(settings)
-        # The queue waits out rate limits itself, visibly, so its client does not.
-        client = KlingClient(api_key=api_key, base_url=base_url, settings=settings,
-                             retry=RetryPolicy(retry_rate_limits=False))
+        client = _client(settings)
     if history is None:
         history = open_history(settings, database)
     if archive is None:
         archive = VideoArchive(settings.data_dir)
     if templates is None:
         templates = TemplateLibrary(settings.data_dir)
-    queue = JobQueue(client, history, archive, max_concurrency=settings.max_concurrency)
+    queue = _queue(settings, None if jobs_here else database, client, history, archive)
     if retry_downloads:
         threading.Thread(target=_retry_downloads, args=(archive, history),
                          name="kling-archive-retry", daemon=True).start()

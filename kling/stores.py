@@ -4,8 +4,10 @@ The pages, the command line and the job queue talk to these protocols, never to 
 or a database directly, so that a second backend (PostgreSQL, a bucket, worker
 processes) can stand where today's files stand. The file-backed implementations are
 `kling.history.HistoryLog`, `kling.templates.TemplateLibrary`, `kling.archive.VideoArchive`,
-`kling.storyboards.StoryboardLibrary`, `kling.people.BudgetFile` and `kling.jobs.JobQueue`; `kling.services.open_studio` builds them from the settings and
-takes any of them as an override.
+`kling.storyboards.StoryboardLibrary`, `kling.people.BudgetFile` and `kling.jobs.JobQueue`;
+the team's are in `kling.db` (`DatabaseHistory`, `DatabaseQueue`).
+`kling.services.open_studio` builds them from the settings and takes any of them as an
+override.
 
 Each protocol names only what the rest of the studio calls; an implementation may offer
 more (the file log's damage reports, for instance) to the code that built it.
@@ -174,6 +176,8 @@ class JobRunner(Protocol):
     def wait(self, job_ids: list[str], timeout: float | None = None) -> list[Job]: ...
 
     def active_count(self, owner: str | None = None) -> int: ...
+
+    def worker_notice(self) -> str | None: ...
 
     def shutdown(self, wait: bool = True) -> None: ...
 

@@ -10,10 +10,13 @@ from .engine import (
     UPGRADE_COMMAND, check_current, connect, current_revision, head_revision, safe_url,
     upgrade,
 )
-from .tables import annotation_latest, annotations, generations, metadata, store_versions
+from .tables import (
+    annotation_latest, annotations, generations, jobs, metadata, pacing, store_versions,
+    workers,
+)
 
 __all__ = [
     "UPGRADE_COMMAND", "annotation_latest", "annotations", "check_current", "connect",
-    "current_revision",
-    "generations", "head_revision", "metadata", "safe_url", "store_versions", "upgrade",
+    "current_revision", "generations", "head_revision", "jobs", "metadata", "pacing",
+    "safe_url", "store_versions", "upgrade", "workers",
 ]

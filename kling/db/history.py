@@ -10,7 +10,9 @@ the frames it returns have the log's columns, types and order.
   the two never disagree and no rating is lost when several people write at once.
 * **Interrupted, decided once.** A pending row whose writer process is gone (this host)
   or that has waited `PENDING_TIMEOUT_S` (another host) is marked `interrupted` in the
-  database the first time a reader sees it, so every replica shows it alike.
+  database the first time a reader sees it, so every replica shows it alike. A
+  generation run by a worker (`kling.db.queue`) is its job's to decide: a replica that
+  queued it may go away while it runs.
 * **Asked in SQL.** Filters, search and sort run in the database. What is computed from
   the whole history (the frame, statistics, a month's commitments) is kept until the
   history's change counter (`store_versions`) moves, read in the same snapshot.
@@ -51,7 +53,7 @@ from ..models import MODEL_NAME, GenerationRequest, GenerationResult
 from ..storage.process import owner_alive
 from .engine import unreachable
 from .history_query import JOINED, favourite, hidden, order_by, review_status, where
-from .tables import annotation_latest, annotations, generations, store_versions
+from .tables import annotation_latest, annotations, generations, jobs, store_versions
 
 log = logging.getLogger("kling.db.history")
 T = TypeVar("T")
@@ -130,11 +132,19 @@ class DatabaseHistory:
                 f"{unreachable(self.engine, exc)}") from exc
 
     def record_pending(self, request: GenerationRequest, *, gen_id: str | None = None,
+                       along: Callable[[Connection, str], None] | None = None,
                        **fields: Any) -> str:
-        """Record a generation about to be sent (committed before sending); its id."""
+        """Record a generation about to be sent (committed before sending); its id.
+        `along(connection, id)` writes in the same transaction (its job, say)."""
         row = pending_row(request, price_per_second=self.price_per_second, gen_id=gen_id,
                           **fields)
-        self._write(lambda c: c.execute(sa.insert(generations).values(_stored(row))))
+
+        def change(connection: Connection) -> None:
+            connection.execute(sa.insert(generations).values(_stored(row)))
+            if along is not None:
+                along(connection, row["id"])
+
+        self._write(change)
         return row["id"]
 
     def record_assembled(self, **fields: Any) -> str:
@@ -232,8 +242,10 @@ class DatabaseHistory:
     def _mark_interrupted(self) -> None:
         try:
             with self.engine.connect() as connection:
-                pending = connection.execute(sa.select(g.id, g.owner, g.created_at)
-                                             .where(g.status == "pending")).all()
+                pending = connection.execute(
+                    sa.select(g.id, g.owner, g.created_at).where(
+                        g.status == "pending",
+                        ~sa.exists().where(jobs.c.id == g.id))).all()
         except SQLAlchemyError as exc:
             raise unreachable(self.engine, exc) from exc
         now = datetime.now(timezone.utc)

@@ -15,7 +15,7 @@ knows in one query that what it computed is still current. Column types follow
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, DateTime, Float, Index, MetaData, Table, Text,
+    BigInteger, Boolean, Column, DateTime, Float, ForeignKey, Index, MetaData, Table, Text,
 )
 from sqlalchemy.types import TypeEngine
 
@@ -73,4 +73,45 @@ store_versions = Table(
     "store_versions", metadata,
     Column("name", Text, primary_key=True),
     Column("version", BigInteger, nullable=False),
+)
+
+#: A generation waiting for, or run by, a worker (`kling.db.queue`); its request is its
+#: `generations` row. `state` is `queued`, `calling` (committed before the request is
+#: sent: never sent again automatically), `succeeded` or `failed`.
+jobs = Table(
+    "jobs", metadata,
+    Column("id", Text, ForeignKey("generations.id"), primary_key=True),
+    Column("owner", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("worker", Text),
+    Column("error", Text),
+    Column("error_kind", Text),
+    Column("archive_error", Text),
+    Column("history_error", Text),
+    Index("jobs_state", "state", "submitted_at"),
+    Index("jobs_owner", "owner", "submitted_at"),
+)
+
+#: Each worker process, and when it was last seen alive.
+workers = Table(
+    "workers", metadata,
+    Column("id", Text, primary_key=True),
+    Column("concurrency", BigInteger, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+    Column("stopped_at", DateTime(timezone=True)),
+)
+
+#: The rate limit of the account, shared by every worker: the last headers seen, a
+#: pause after a 429, and how many 429s came (the limit is per API key, not per process).
+pacing = Table(
+    "pacing", metadata,
+    Column("name", Text, primary_key=True),
+    Column("paused_until", DateTime(timezone=True)),
+    Column("remaining", BigInteger),
+    Column("reset_at", DateTime(timezone=True)),
+    Column("rate_limited", BigInteger, nullable=False, server_default="0"),
 )

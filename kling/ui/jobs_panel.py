@@ -162,6 +162,9 @@ def render_jobs(studio: Studio, owner: str, *, columns: int = 3) -> None:
 
     @st.fragment(run_every=REFRESH_SECONDS if active_at_start else None)
     def panel() -> None:
+        notice = studio.queue.worker_notice()
+        if notice:
+            st.warning(notice, icon=":material/engineering:")
         jobs = studio.queue.jobs(owner)
         if not jobs:
             if allowed(studio, Action.GENERATE):

@@ -1,9 +1,11 @@
 """A studio whose `KLING_DATABASE_URL` names a team database keeps its history there:
-the job queue, the pages and the command line read and write the same rows, nothing of
-it lands in the data folder, and a database at another schema stops them all with the
+its replicas queue generations for the workers, the pages and the command line read and
+write the same rows, nothing of it lands in the data folder, and a database at another schema stops them all with the
 command that fixes it, the password never shown."""
 
 from __future__ import annotations
+
+import threading
 
 import pandas as pd
 import pytest
@@ -13,7 +15,7 @@ from kling import db
 from kling.db.history import DatabaseHistory
 from kling.errors import DatabaseError
 from kling.models import GenerationRequest
-from kling.services import open_studio
+from kling.services import open_studio, open_worker
 from kling.settings import Settings
 from page_text import plain
 from tests.conftest import APP
@@ -28,17 +30,24 @@ def upgraded(database_url) -> str:
     return database_url
 
 
-def test_the_studio_keeps_its_history_in_the_database(studio_env, upgraded, monkeypatch):
+def test_the_studio_queues_for_the_workers_and_keeps_its_history_in_the_database(
+        studio_env, upgraded, monkeypatch):
     monkeypatch.setenv("KLING_DATABASE_URL", upgraded)
     studio = open_studio(retry_downloads=False)
+    worker = open_worker(concurrency=1)
+    running = threading.Thread(target=worker.run)
     try:
         assert isinstance(studio.history, DatabaseHistory)
         job = studio.queue.submit(GenerationRequest.create("a kite over dunes", "5", "16:9", 7),
                                   owner="me")
+        assert "No worker" in studio.queue.worker_notice()
+        running.start()
         (job,) = studio.queue.wait([job.id], timeout=60)
         assert job.result is not None
         rows = pd.read_sql("select * from generations", studio.database)
     finally:
+        worker.stop()
+        running.join(timeout=60)
         studio.close()
     assert list(rows["id"]) == [job.id]
     assert (rows.loc[0, "status"], rows.loc[0, "seed"]) == ("succeeded", 7)
@@ -92,3 +101,13 @@ def test_the_command_line_refuses_an_old_schema_in_one_line(tmp_path, postgres):
         assert code == 1 and "Traceback" not in err
         assert err.strip().splitlines()[-1].startswith("error: ")
         assert db.UPGRADE_COMMAND in err and secret not in out + err
+
+
+def test_the_generate_page_says_when_no_worker_runs(studio_env, upgraded, monkeypatch):
+    monkeypatch.setenv("KLING_DATABASE_URL", upgraded)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    warnings = plain(" ".join(w.value for w in at.warning))
+    assert "No worker has been seen for 30 seconds" in warnings
+    assert "python -m kling worker" in warnings
