@@ -319,12 +319,14 @@ def _transfer(engine, settings: Settings, args: argparse.Namespace) -> int:
             f"Imported from {folder}: {counted(moved.generations, 'generation')} "
             f"({moved.already_there:,} were there already), "
             f"{counted(moved.annotations, 'annotation')}, "
-            f"{counted(moved.videos, 'video')}."))
+            f"{counted(moved.videos, 'video')}, {counted(moved.templates, 'template')}"
+            f"{', the budgets' if moved.budgets else ''}."))
     else:
         moved = export_folder(engine, Path(args.out), archive)
         print(terminal_safe(
             f"Exported to {args.out}: {counted(moved.generations, 'generation')}, "
-            f"{counted(moved.annotations, 'annotation')}, {counted(moved.videos, 'video')}."))
+            f"{counted(moved.annotations, 'annotation')}, {counted(moved.videos, 'video')}, "
+            f"{counted(moved.templates, 'template')}{', the budgets' if moved.budgets else ''}."))
     return EXIT_OK
 
 

@@ -5,8 +5,9 @@ simulator on a free loopback port and points the same `KlingClient` at it. Every
 else receives a client and never asks which server is behind it.
 
 It is also the one place that chooses the stores (`kling.stores`): the files in the data
-folder, or, where `KLING_DATABASE_URL` names a team database, its history (the rest of
-the team stores follow). What a person may do with them is `Studio.for_person` (`kling.people`). Tests and other callers hand in any part they built themselves
+folder, or, where `KLING_DATABASE_URL` names a team database, its history, jobs (run by
+`python -m kling worker`), templates and budgets; storyboards and videos stay in the
+data folder. What a person may do with them is `Studio.for_person` (`kling.people`). Tests and other callers hand in any part they built themselves
 (a client against a scripted server, a store in a temporary folder) and get the rest
 wired as the studio wires it.
 """
@@ -149,6 +150,23 @@ def open_history(settings: Settings, database: "Engine | None") -> HistoryStore:
     return DatabaseHistory(database, price_per_second=settings.price_per_second)
 
 
+def open_templates(settings: Settings, database: "Engine | None") -> TemplateLibrary:
+    """The template library: in the team database, or the data folder's file."""
+    if database is None:
+        return TemplateLibrary(settings.data_dir)
+    from .db.templates import LibraryRow
+
+    return TemplateLibrary(settings.data_dir, records=LibraryRow(database, settings.data_dir))
+
+
+def _budgets(settings: Settings, database: "Engine | None") -> BudgetStore:
+    if database is None:
+        return BudgetFile(settings.data_dir)
+    from .db.budgets import DatabaseBudgets
+
+    return DatabaseBudgets(database)
+
+
 def _queue(settings: Settings, database: "Engine | None", client: KlingClient,
            history: HistoryStore, archive: VideoStore) -> JobRunner:
     """Where generations run: in this process, or, with a team database, in its workers
@@ -227,7 +245,7 @@ def open_studio(
     if archive is None:
         archive = VideoArchive(settings.data_dir)
     if templates is None:
-        templates = TemplateLibrary(settings.data_dir)
+        templates = open_templates(settings, database)
     queue = _queue(settings, None if jobs_here else database, client, history, archive)
     if retry_downloads:
         threading.Thread(target=_retry_downloads, args=(archive, history),
@@ -243,7 +261,7 @@ def open_studio(
         queue=queue,
         storyboards=storyboards,
         spots=SpotMaker(history, archive, storyboards, settings.data_dir),
-        budgets=BudgetFile(settings.data_dir),
+        budgets=_budgets(settings, database),
         people=people,
         database=database,
     )

@@ -11,12 +11,12 @@ from .engine import (
     upgrade,
 )
 from .tables import (
-    annotation_latest, annotations, generations, jobs, metadata, pacing, store_versions,
-    workers,
+    annotation_latest, annotations, documents, generations, jobs, metadata, pacing,
+    store_versions, workers,
 )
 
 __all__ = [
     "UPGRADE_COMMAND", "annotation_latest", "annotations", "check_current", "connect",
-    "current_revision", "generations", "head_revision", "jobs", "metadata", "pacing",
+    "current_revision", "documents", "generations", "head_revision", "jobs", "metadata", "pacing",
     "safe_url", "store_versions", "upgrade", "workers",
 ]

@@ -115,3 +115,13 @@ pacing = Table(
     Column("reset_at", DateTime(timezone=True)),
     Column("rate_limited", BigInteger, nullable=False, server_default="0"),
 )
+
+#: A document the team shares whole, by name (`kling.db.documents`): the template
+#: library (`templates.json`'s content) and the monthly budgets (`budgets.json`'s).
+documents = Table(
+    "documents", metadata,
+    Column("name", Text, primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("saved_at", DateTime(timezone=True), nullable=False),
+)

@@ -5,10 +5,14 @@ video store) in one transaction: all of it or nothing. It is safe to run twice: 
 generation already in the database is left as the database has it, and an annotation
 row already there (same generation, field, value, time and author) is not added again.
 Each generation's latest annotations are then worked out again from every row it has.
+The folder's templates join the team's library (a template the team has already, by
+id, is left as the team has it, every version of the others is kept), and its budgets
+become the team's when the team has set none.
 
 `export_folder` writes the files a one-person studio reads (`history.csv` in the log's
-own format, which pandas reads directly, `annotations.csv`, and the videos), into a
-folder that does not hold a history yet, each file whole or not at all.
+own format, which pandas reads directly, `annotations.csv`, `templates.json`,
+`budgets.json` and the videos), into a folder that does not hold a history yet, each
+file whole or not at all.
 """
 
 from __future__ import annotations
@@ -31,8 +35,14 @@ from ..errors import HistoryError
 from ..history import ANNOTATION_COLUMNS, HISTORY_COLUMNS, HistoryLog
 from ..history.annotations import latest_annotations, merge_annotations
 from ..history.csvformat import encode
+from ..people.budgets import BudgetFile, Budgets
 from ..storage.atomic import replacing
+from ..templates.file_format import versions_to_json
+from ..templates.files import write_atomically
+from ..templates.library_file import LibraryFile
+from .budgets import DatabaseBudgets
 from .engine import unreachable
+from .templates import LibraryRow
 from .tables import annotation_latest, annotations, generations, store_versions
 
 _CHUNK = 5_000
@@ -48,6 +58,9 @@ class Moved:
     already_there: int = 0
     annotations: int = 0
     videos: int = 0
+    templates: int = 0
+    #: Whether the budgets were copied.
+    budgets: bool = False
 
 
 def _value(value: Any) -> Any:
@@ -108,7 +121,29 @@ def import_folder(engine: Engine, data_dir: Path, archive: VideoArchive) -> Move
     except SQLAlchemyError as exc:
         raise unreachable(engine, exc) from exc
     return Moved(generations=len(rows), already_there=len(there), annotations=added,
-                 videos=len(videos))
+                 videos=len(videos), templates=_import_templates(engine, data_dir),
+                 budgets=_import_budgets(engine, data_dir))
+
+
+def _import_templates(engine: Engine, data_dir: Path) -> int:
+    """Add the folder's templates the team's library lacks; how many."""
+    source = LibraryFile(data_dir, lock_timeout=10).readable("imported")
+    if not source:
+        return 0
+    with LibraryRow(engine, data_dir).editing() as records:
+        added = [template_id for template_id in source if template_id not in records]
+        records.update({template_id: source[template_id] for template_id in added})
+    return len(added)
+
+
+def _import_budgets(engine: Engine, data_dir: Path) -> bool:
+    """The folder's budgets, where the team has set none; whether they were copied."""
+    folder, team = BudgetFile(data_dir), DatabaseBudgets(engine)
+    if not folder.path.exists() or team.load() != Budgets():
+        return False
+    caps = folder.load()
+    team.save(caps)
+    return True
 
 
 def _keep_videos(ids: list[str], data_dir: Path, archive: VideoArchive) -> dict[str, Path]:
@@ -205,8 +240,14 @@ def export_folder(engine: Engine, out_dir: Path, archive: VideoArchive) -> Moved
                 for rows in result.partitions():
                     out.write(encode(ANNOTATION_COLUMNS, [dict(r._mapping) for r in rows]))
                     counts["annotations"] += len(rows)
+        records = LibraryRow(engine, out_dir).readable("exported")
+        if records:
+            write_atomically(Path(out_dir) / "templates.json", versions_to_json(records))
+        caps = DatabaseBudgets(engine).load()
+        if caps != Budgets():
+            BudgetFile(out_dir).save(caps)
     except SQLAlchemyError as exc:
         raise unreachable(engine, exc) from exc
     except OSError as exc:
         raise HistoryError(f"{out_dir} could not be written ({exc.strerror or exc}).") from exc
-    return Moved(**counts)
+    return Moved(**counts, templates=len(records), budgets=caps != Budgets())

@@ -134,6 +134,36 @@ def check_fits(budgets: Budgets, commitments: Commitments, email: str, cost: flo
                 f"{what} needs {usd(cost)}.")
 
 
+def budgets_from_text(text: str, where: str) -> Budgets:
+    """The budgets `budgets.json` holds; `StorageError` naming `where` when it cannot be
+    read."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise StorageError(f"The budgets file {where} cannot be read ({exc}).",
+                           hint="Fix or remove it, then set the budgets again.") from None
+    try:
+        return Budgets.checked(team_usd=data.get("team_usd"),
+                               person_usd=data.get("person_usd"),
+                               people=data.get("people") or {},
+                               updated_by=str(data.get("updated_by") or ""),
+                               updated_at=str(data.get("updated_at") or ""))
+    except (AttributeError, ValueError) as exc:
+        raise StorageError(f"The budgets file {where} holds a bad value ({exc}).",
+                           hint="Set the budgets again on the Team page.") from None
+
+
+def stamped_text(budgets: Budgets) -> tuple[Budgets, str]:
+    """`budgets` stamped with this moment, and the text `budgets.json` holds for it."""
+    stamped = Budgets(team_usd=budgets.team_usd, person_usd=budgets.person_usd,
+                      people=dict(budgets.people), updated_by=budgets.updated_by,
+                      updated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    body = json.dumps({"team_usd": stamped.team_usd, "person_usd": stamped.person_usd,
+                       "people": dict(stamped.people), "updated_by": stamped.updated_by,
+                       "updated_at": stamped.updated_at}, indent=2, sort_keys=True)
+    return stamped, body + "\n"
+
+
 class BudgetFile:
     """The caps of one data folder, in `budgets.json`."""
 
@@ -143,33 +173,20 @@ class BudgetFile:
 
     def load(self) -> Budgets:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return Budgets()
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             raise StorageError(f"The budgets file {self.path.name} cannot be read ({exc}).",
                                hint="Fix or remove it, then set the budgets again.") from None
-        try:
-            return Budgets.checked(team_usd=data.get("team_usd"),
-                                   person_usd=data.get("person_usd"),
-                                   people=data.get("people") or {},
-                                   updated_by=str(data.get("updated_by") or ""),
-                                   updated_at=str(data.get("updated_at") or ""))
-        except (AttributeError, ValueError) as exc:
-            raise StorageError(f"The budgets file {self.path.name} holds a bad value ({exc}).",
-                               hint="Set the budgets again on the Team page.") from None
+        return budgets_from_text(text, self.path.name)
 
     def save(self, budgets: Budgets) -> Budgets:
-        stamped = Budgets(team_usd=budgets.team_usd, person_usd=budgets.person_usd,
-                          people=dict(budgets.people), updated_by=budgets.updated_by,
-                          updated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        body = json.dumps({"team_usd": stamped.team_usd, "person_usd": stamped.person_usd,
-                           "people": dict(stamped.people), "updated_by": stamped.updated_by,
-                           "updated_at": stamped.updated_at}, indent=2, sort_keys=True)
+        stamped, body = stamped_text(budgets)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.reserving(), replacing(self.path, encoding="utf-8") as stream:
-                stream.write(body + "\n")
+                stream.write(body)
         except OSError as exc:
             raise StorageError(f"The budgets could not be saved ({exc.strerror}).") from None
         return stamped

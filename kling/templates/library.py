@@ -41,12 +41,20 @@ class TemplateLibrary:
     change refuses, so the file is never written over.
     """
 
-    def __init__(self, data_dir: str | os.PathLike[str], *, lock_timeout: float = 10.0) -> None:
-        self._file = LibraryFile(Path(data_dir), lock_timeout=lock_timeout)
+    def __init__(self, data_dir: str | os.PathLike[str], *, lock_timeout: float = 10.0,
+                 records: Any = None) -> None:
+        #: Where the team's records live: `templates.json`, or what `records` names
+        #: (`kling.db.templates.LibraryRow`, in a team database) with the same methods.
+        self._file = records or LibraryFile(Path(data_dir), lock_timeout=lock_timeout)
 
     @property
     def data_dir(self) -> Path:
         return self._file.data_dir
+
+    @property
+    def storage(self) -> Any:
+        """Where the team's records live: the `LibraryFile`, or what `records` named."""
+        return self._file
 
     @property
     def path(self) -> Path:

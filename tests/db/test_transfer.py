@@ -1,6 +1,7 @@
 """`db import` moves a one-person data folder into the team database (history,
-annotations and their authors, videos), all or nothing and safe to run twice; `db
-export` writes it back out as a folder a one-person studio (and pandas) reads alike."""
+annotations and their authors, videos, templates with every version, budgets), safe to
+run twice; `db export` writes it back out as a folder a one-person studio (and pandas)
+reads alike."""
 
 from __future__ import annotations
 
@@ -16,9 +17,13 @@ import pytest
 import sqlalchemy as sa
 
 from kling import db
+from kling.db.budgets import DatabaseBudgets
 from kling.db.history import DatabaseHistory
+from kling.db.templates import LibraryRow
 from kling.errors import OutcomeUnknownError, ServerError
 from kling.history import HistoryLog
+from kling.people import BudgetFile, Budgets
+from kling.templates.library import TemplateLibrary
 from tests.history.support import ROOT, request, result
 from tests.test_cli import Run
 
@@ -64,6 +69,11 @@ def folder(path: Path) -> HistoryLog:
     """)
     subprocess.run([sys.executable, "-c", child, str(path)], cwd=ROOT,
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
+    library = TemplateLibrary(path)
+    hero = library.create(name="Hero shot", body="A {product} on a pedestal, orbit shot",
+                          author="cy@acme.com")
+    library.update(hero.id, description="second version", author="bo@acme.com")
+    BudgetFile(path).save(Budgets.checked(team_usd=250, updated_by="ana@acme.com"))
     return history
 
 
@@ -77,7 +87,8 @@ def test_import_then_export_round_trips(tmp_path, upgraded):
     code, out, err = Run.start(["db", "import", str(source.data_dir)], team,
                                KLING_DATABASE_URL=upgraded).out
     assert code == 0, err
-    assert "4 generations (0 were there already), 6 annotations, 1 video" in out
+    assert ("4 generations (0 were there already), 6 annotations, 1 video, 1 template, "
+            "the budgets.") in out
 
     engine = db.connect(upgraded)
     history = DatabaseHistory(engine)
@@ -90,16 +101,24 @@ def test_import_then_export_round_trips(tmp_path, upgraded):
     made = expected.loc[expected["prompt"].str.startswith("Waves"), "id"].item()
     assert history.trail(made) == source.trail(made)
 
+    library = TemplateLibrary(team, records=LibraryRow(engine, team))
+    [hero] = library.user_templates()
+    assert [v.author for v in library.versions(hero.id)] == ["cy@acme.com", "bo@acme.com"]
+    assert DatabaseBudgets(engine).load().team_usd == 250
+
     code, out, _ = Run.start(["db", "import", str(source.data_dir)], team,
                              KLING_DATABASE_URL=upgraded).out
-    assert code == 0 and "0 generations (4 were there already), 0 annotations" in out
+    assert code == 0 and ("0 generations (4 were there already), 0 annotations, 0 videos, "
+                          "0 templates.") in out
     assert pd.read_sql("select count(*) as n from annotations", engine)["n"].item() == 6
 
     out_dir = tmp_path / "out"
     code, out, err = Run.start(["db", "export", "--out", str(out_dir)], team,
                                KLING_DATABASE_URL=upgraded).out
     assert code == 0, err
-    assert "4 generations, 6 annotations, 1 video" in out
+    assert "4 generations, 6 annotations, 1 video, 1 template, the budgets." in out
+    assert TemplateLibrary(out_dir).versions(hero.id) == library.versions(hero.id)
+    assert BudgetFile(out_dir).load().team_usd == 250
     exported = HistoryLog(out_dir).load()
     same(exported.drop(columns="video_path"), expected.drop(columns="video_path"))
     assert (out_dir / "videos" / f"{made}.mp4").read_bytes() == \

@@ -1,8 +1,9 @@
 """What the template tests share: a body with two variables, templates made from it, and
-looks at a library's files."""
+looks at what a library keeps (its file, or its document in a team database)."""
 
 from __future__ import annotations
 
+from kling.db.templates import LibraryRow
 from kling.templates.library import TemplateLibrary
 from kling.templates.model import Template, sync_variables
 
@@ -20,11 +21,26 @@ def make(body: str = BODY, variables=None, **fields) -> Template:
 
 
 def library_bytes(library: TemplateLibrary) -> bytes | None:
+    """What the library keeps: its file, or its document in the team database."""
+    if isinstance(library.storage, LibraryRow):
+        text = library.storage.document.read()
+        return None if text is None else text.encode()
     return library.path.read_bytes() if library.path.exists() else None
 
 
 def leftovers(library: TemplateLibrary) -> list[str]:
+    if not library.data_dir.exists():
+        return []
     return [p.name for p in library.data_dir.iterdir() if p.name.endswith(".tmp")]
+
+
+def again(library: TemplateLibrary) -> TemplateLibrary:
+    """A second library over the same store, as another process opens it."""
+    if isinstance(library.storage, LibraryRow):
+        return TemplateLibrary(library.data_dir,
+                               records=LibraryRow(library.storage.document.engine,
+                                                  library.data_dir))
+    return TemplateLibrary(library.data_dir)
 
 
 def damage_library(library: TemplateLibrary, data: bytes = TRUNCATED) -> bytes:

@@ -90,7 +90,8 @@ def test_authors_round_trip_through_the_library_file(tmp_path):
     assert [v.author for v in again.versions(made.id)] == ["ana", "ben"]
 
 
-def test_a_library_file_from_before_authors_reads_and_keeps_reading(library):
+def test_a_library_file_from_before_authors_reads_and_keeps_reading(file_library):
+    library = file_library
     library.data_dir.mkdir(parents=True)
     library.path.write_bytes(_library_document(OLD_VERSION))
     assert library.damage() is None
@@ -100,7 +101,8 @@ def test_a_library_file_from_before_authors_reads_and_keeps_reading(library):
     assert [v.author for v in TemplateLibrary(library.data_dir).versions(old.id)] == ["", "ana"]
 
 
-def test_a_library_file_with_an_author_that_is_not_text_is_damaged(library):
+def test_a_library_file_with_an_author_that_is_not_text_is_damaged(file_library):
+    library = file_library
     library.data_dir.mkdir(parents=True)
     library.path.write_bytes(_library_document({**OLD_VERSION, "author": 42}))
     damage = library.damage()

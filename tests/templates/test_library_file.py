@@ -17,6 +17,12 @@ from kling.templates.library import TemplateLibrary
 
 from .support import BODY, TRUNCATED, damage_library, leftovers, library_bytes
 
+
+@pytest.fixture
+def library(file_library):
+    """What these tests are about exists only in a file: damage, backups, recovery."""
+    return file_library
+
 def test_library_file_has_a_format_version_and_every_version(library):
     first = library.create(name="Mine", body=BODY)
     library.update(first.id, description="two")

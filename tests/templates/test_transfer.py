@@ -11,7 +11,7 @@ from kling.errors import TemplateError
 from kling.templates.library import TemplateLibrary
 from kling.templates.transfer import IMPORT_LIMITS_TEXT, MAX_IMPORT_BYTES, MAX_IMPORT_TEMPLATES
 
-from .support import BODY, leftovers, library_bytes
+from .support import BODY, again, leftovers, library_bytes
 
 def export_document(*entries: dict) -> bytes:
     return json.dumps({"format": "kling-studio-templates", "format_version": 1,
@@ -254,7 +254,7 @@ def test_rename_avoids_names_used_in_the_same_file(library):
 def test_conflict_appearing_after_preview_must_be_resolved(library):
     plan = library.preview_import(export_document(GOOD_ENTRY))
     assert plan.conflicts == ()
-    TemplateLibrary(library.data_dir).create(name="Imported", body=BODY)
+    again(library).create(name="Imported", body=BODY)
     before = library_bytes(library)
     with pytest.raises(TemplateError, match="Imported"):
         library.apply_import(plan)
