@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test bench chromium postgresql clean
+.PHONY: run test team bench chromium postgresql clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,9 +14,13 @@ $(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.txt
 	touch $@
 
+$(VENV)/.team-installed: requirements-team.txt requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements-team.txt
+	touch $@ $(VENV)/.runtime-installed
+
 $(VENV)/.dev-installed: requirements-dev.txt requirements-team.txt requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements-dev.txt
-	touch $@ $(VENV)/.runtime-installed
+	touch $@ $(VENV)/.runtime-installed $(VENV)/.team-installed
 
 # Playwright's own browser download cannot work here; Debian's Chromium plays H.264.
 chromium:
@@ -24,7 +28,7 @@ chromium:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
-# The team store's tests start throwaway clusters with Debian's PostgreSQL binaries.
+# The team store's tests, and `make team`, start clusters with Debian's PostgreSQL binaries.
 postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -33,6 +37,10 @@ postgresql:
 # Streamlit reads the studio's secrets file and no other (for `[auth]`, see README).
 run: $(VENV)/.runtime-installed
 	$(BIN)/streamlit run app.py --secrets.files "$${KLING_SECRETS_FILE:-.streamlit/secrets.toml}"
+
+# The team topology on this machine, for a trial (see README, Team deployment).
+team: $(VENV)/.team-installed postgresql
+	$(BIN)/python -m kling.trial
 
 test: $(VENV)/.dev-installed chromium postgresql
 	$(BIN)/python -m pytest

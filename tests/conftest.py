@@ -19,7 +19,8 @@ from isolation import (
     STREAMLIT_SECRETS, KeyVisible, check_no_outside_key, without_outside_settings,
 )
 from kling.settings import SECRETS_FILE_SETTING
-from tests.postgres import PostgresServer
+from kling.db.cluster import LocalCluster
+from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 #: AppTest resolves relative paths against the calling test file, so pass this one.
@@ -72,9 +73,9 @@ def studio_env(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
+def postgres() -> Iterator[LocalCluster]:
     """A throwaway PostgreSQL cluster for the whole run, started when a test first asks."""
-    server = PostgresServer()
+    server = LocalCluster(free_port())
     try:
         yield server
     finally:
@@ -82,6 +83,6 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
-def database_url(postgres: PostgresServer) -> str:
+def database_url(postgres: LocalCluster) -> str:
     """A new, empty database for one test."""
     return postgres.create_database()

@@ -24,7 +24,7 @@ CORE_LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"archive", "client", "responses", "retry", "simulator"}),
     frozenset({"stores", "jobs", "storyboards", "people", "db"}),
     frozenset({"services"}),
-    frozenset({"cli", "__main__"}),
+    frozenset({"cli", "__main__", "trial"}),
 )
 #: `kling/__init__.py` (the package's public names) sits just above what it re-exports.
 PACKAGE_INIT_LAYER = 4
