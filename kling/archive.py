@@ -88,9 +88,12 @@ class VideoArchive:
         return True
 
     def keep(self, gen_id: str, source: Path) -> Path:
-        """Copy a video file into the archive as `<gen_id>.mp4` (whole or not at all);
-        the final path. `ArchiveError` when it cannot be read or written."""
+        """Keep a finished video file as the archived video of `gen_id`: copied into the
+        archive as `<gen_id>.mp4` (whole or not at all) unless it is the archive's file
+        already. The final path; `ArchiveError` when it cannot be read or written."""
         target = self.path_for(gen_id)
+        if Path(source).resolve() == target.resolve():
+            return target
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             with open(source, "rb") as video, replacing(
@@ -101,6 +104,11 @@ class VideoArchive:
                                hint="Check that the videos folder is writable and has "
                                     "free space.") from None
         return target
+
+    def url_for(self, gen_id: str, *, download_name: str | None = None) -> str | None:
+        """A link the browser plays (or, with `download_name`, saves) the video from
+        directly; None: the studio serves the archived file itself."""
+        return None
 
     def download(self, gen_id: str, url: str) -> Path:
         """Stream `url` into the archive as `<gen_id>.mp4`; the final path.
@@ -241,7 +249,7 @@ class VideoArchive:
                 break
             attempts += 1
             try:
-                path = self.download(gen_id, url)
+                path = self.keep(gen_id, self.download(gen_id, url))
             except ArchiveError as err:
                 log.warning("video of %s still not archived: %s", gen_id, err)
                 self._record_failure(history, gen_id, str(err))

@@ -307,11 +307,11 @@ def _upgrade(engine, settings: Settings) -> int:
 
 def _transfer(engine, settings: Settings, args: argparse.Namespace) -> int:
     from . import db
-    from .archive import VideoArchive
     from .db.transfer import export_folder, import_folder
+    from .services import open_archive
 
     db.check_current(engine)
-    archive = VideoArchive(settings.data_dir)
+    archive = open_archive(settings)
     if args.action == "import":
         folder = Path(args.folder) if args.folder else settings.data_dir
         moved = import_folder(engine, folder, archive)
@@ -381,22 +381,25 @@ def _captions(path: str | None, count: int) -> list[str | None] | None:
 
 def cmd_assemble(args: argparse.Namespace) -> int:
     """One spot from history ids, and its delivery formats beside it."""
-    from .archive import VideoArchive
     from .assembly import AssemblyError, EndCard, assemble, deliver, read_recipe
+    from .services import open_archive
 
     try:
         settings, history = _history_log()
+        archive = open_archive(settings)
     except SettingsError as exc:
         return fail(str(exc), EXIT_BAD_INPUT)
     except KlingError as exc:
         return fail(str(exc), EXIT_FAILED)
-    archive = VideoArchive(settings.data_dir)
     clips = []
     for gen_id in args.ids:
         if not archive.exists(gen_id) or history.get(gen_id) is None:
             return fail(f"{gen_id} is not a generation with a video in the archive "
-                        f"({settings.data_dir})", EXIT_BAD_INPUT)
-        clips.append(archive.path_for(gen_id))
+                        f"({settings.video_store or settings.data_dir})", EXIT_BAD_INPUT)
+        try:
+            clips.append(archive.path_for(gen_id))
+        except KlingError as exc:
+            return fail(str(exc), EXIT_FAILED)
     try:
         captions = _captions(args.captions, len(clips))
         card = (EndCard(title=args.end_card, logo=args.logo) if args.end_card else None)

@@ -458,6 +458,7 @@ def record_success(history: HistoryWriter, archive: Archiver | None, job: Job,
     try:
         video_path = archive.download(job.id, result.video.url)
         _write_recipe(job, result, video_path)
+        archive.keep(job.id, video_path)  # final now: into the bucket, where there is one
     except KlingError as err:
         archive_error = str(err)
         log.warning("job %s: video not archived: %s", job.id, err)

@@ -150,6 +150,16 @@ def open_history(settings: Settings, database: "Engine | None") -> HistoryStore:
     return DatabaseHistory(database, price_per_second=settings.price_per_second)
 
 
+def open_archive(settings: Settings) -> VideoArchive:
+    """The video archive: the data folder's `videos/`, or a bucket (`KLING_VIDEO_STORE`)
+    with that folder as its staging cache."""
+    if not settings.video_store:
+        return VideoArchive(settings.data_dir)
+    from .bucket import BucketArchive
+
+    return BucketArchive(settings.data_dir, settings.video_store)
+
+
 def open_templates(settings: Settings, database: "Engine | None") -> TemplateLibrary:
     """The template library: in the team database, or the data folder's file."""
     if database is None:
@@ -202,7 +212,7 @@ def open_worker(settings: Settings | None = None, *, concurrency: int | None = N
         raise SettingsError("KLING_DATABASE_URL is not set: a worker runs the jobs a team "
                             "studio queued in its database.")
     history = DatabaseHistory(database, price_per_second=settings.price_per_second)
-    return Worker(database, _client(settings), history, VideoArchive(settings.data_dir),
+    return Worker(database, _client(settings), history, open_archive(settings),
                   concurrency=concurrency or settings.max_concurrency)
 
 
@@ -243,7 +253,7 @@ def open_studio(
     if history is None:
         history = open_history(settings, database)
     if archive is None:
-        archive = VideoArchive(settings.data_dir)
+        archive = open_archive(settings)
     if templates is None:
         templates = open_templates(settings, database)
     queue = _queue(settings, None if jobs_here else database, client, history, archive)

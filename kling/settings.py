@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +101,14 @@ def parse_switch(name: str, text: str) -> bool:
     raise SettingsError(f"{name} must be true or false, not {str(text)[:40]!r}")
 
 
+def check_video_store(text: str) -> str:
+    """`s3://bucket[/prefix]`, else `SettingsError` naming the setting."""
+    if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?", text.strip()):
+        raise SettingsError("KLING_VIDEO_STORE must look like s3://bucket/prefix (a bucket "
+                            f"name in lower case), not {text[:60]!r}")
+    return text.strip()
+
+
 class Setting(NamedTuple):
     """One row of the settings table."""
 
@@ -136,6 +145,9 @@ SETTINGS: tuple[Setting, ...] = (
             "lets `python -m kling ... --as EMAIL` act for that person (role, budget, name)"),
     Setting("KLING_DATABASE_URL", "database_url", None, str,
             "SQLAlchemy URL of the team's PostgreSQL (`python -m kling db upgrade`)"),
+    Setting("KLING_VIDEO_STORE", "video_store", None, check_video_store,
+            "`s3://bucket/prefix`: videos in an S3-compatible bucket (standard `AWS_*` "
+            "settings); unset: the data folder"),
 )
 #: Read from the environment only, never from the file it names.
 SECRETS_FILE_SETTING = "KLING_SECRETS_FILE"
@@ -185,6 +197,7 @@ class Settings:
     allow_cli_as: bool = _DEFAULTS["allow_cli_as"]
     #: Holds the database password: never shown (`kling.db.safe_url` masks it).
     database_url: str | None = field(default=_DEFAULTS["database_url"], repr=False)
+    video_store: str | None = _DEFAULTS["video_store"]
     #: The secrets file these settings were read with (sign-in and roles are read from it).
     secrets_path: Path = DEFAULT_SECRETS_FILE
 

@@ -100,6 +100,9 @@ class FakeArchive:
             raise KlingError("The video could not be saved locally.")
         return Path(f"/tmp/{gen_id}.mp4")
 
+    def keep(self, gen_id: str, source: Path) -> Path:
+        return source
+
 
 def request(prompt: str = "waves crashing, drone shot, slow motion", seed: int | None = 1):
     return GenerationRequest.create(prompt, "5", "16:9", seed)

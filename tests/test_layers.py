@@ -22,7 +22,7 @@ CORE_LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"billing", "coach", "batch"}),
     frozenset({"history", "templates"}),
     frozenset({"archive", "client", "responses", "retry", "simulator"}),
-    frozenset({"stores", "jobs", "storyboards", "people", "db"}),
+    frozenset({"stores", "jobs", "storyboards", "people", "db", "bucket"}),
     frozenset({"services"}),
     frozenset({"cli", "__main__", "trial"}),
 )

@@ -226,6 +226,7 @@ class SpotMaker:
                                   captions=[s.caption or None for s in board.shots],
                                   end_card=card, music=music_path, progress=progress,
                                   recipe=recipe)
+            self._archive.keep(spot_id, result.path)  # into the bucket, where there is one
             self._history.record_assembled(
                 gen_id=spot_id, title=board.title, aspect_ratio=board.aspect_ratio,
                 seconds=round(result.duration, 3), width=result.width, height=result.height,

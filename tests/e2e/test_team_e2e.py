@@ -1,6 +1,7 @@
 """The team topology in the browser: two `streamlit run` replicas and worker processes
-on one PostgreSQL database, the simulator as its own service. A generation queued on
-replica A finishes and plays on replica B; A killed mid-generation changes nothing; a
+on one PostgreSQL database, videos in an S3-compatible bucket (moto's server), the
+simulator as its own service. A generation queued on replica A finishes and plays on
+replica B, from the bucket by a presigned link; A killed mid-generation changes nothing; a
 worker killed mid-call leaves the job possibly billed on B, and it is never sent again.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import boto3
 import requests
 import sqlalchemy as sa
 from playwright.sync_api import expect
@@ -33,11 +35,12 @@ PRICE = 1.4  # a 5 s video at the default price
 
 
 class Service(ServerProcess):
-    """`python -m kling ARGS` as a service of the topology."""
+    """`python -m kling ARGS` (or another program) as a service of the topology."""
 
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path,
                  health_url: str, name: str) -> None:
-        self._start([sys.executable, "-m", "kling", *args], cwd=ROOT,
+        self._start(args if Path(args[0]).is_absolute() else
+                    [sys.executable, "-m", "kling", *args], cwd=ROOT,
                     env=isolated_environ(**env), log_path=log_path, health_url=health_url,
                     name=name, healthy=lambda response: True, timeout=60)
 
@@ -75,16 +78,27 @@ def team(tmp_path, database_url) -> Iterator[dict]:
     simulator = Service(["simulator", "--port", str(port)], {"KLING_SIM_LATENCY": "6"},
                         tmp_path / "simulator.log",
                         f"http://127.0.0.1:{port}/api/credits/balance", "the simulator")
+    s3_port = free_port()
+    bucket = Service(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p",
+         str(s3_port)], {}, tmp_path / "s3.log", f"http://127.0.0.1:{s3_port}/",
+        "the S3 server")
+    aws = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}", "AWS_ACCESS_KEY_ID": "test",
+           "AWS_SECRET_ACCESS_KEY": "test-secret", "AWS_REGION": "us-east-1"}
+    boto3.client("s3", endpoint_url=aws["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                 aws_access_key_id="test", aws_secret_access_key="test-secret",
+                 ).create_bucket(Bucket="team-videos")
     env = {"KLING_DATABASE_URL": database_url,
            "FIREMOON_BASE_URL": f"http://127.0.0.1:{port}",
-           "KLING_STUDIO_DATA_DIR": str(tmp_path / "data")}
-    parts: list[ServerProcess] = [simulator]
+           "KLING_STUDIO_DATA_DIR": str(tmp_path / "data"),
+           "KLING_VIDEO_STORE": "s3://team-videos/studio", **aws}
+    parts: list[ServerProcess] = [simulator, bucket]
     try:
         parts.append(Worker(env, tmp_path / "worker.log", engine))
         parts.append(StudioServer(tmp_path / "data", env))
         parts.append(StudioServer(tmp_path / "data", env))
-        yield {"engine": engine, "simulator": simulator, "worker": parts[1],
-               "a": parts[2], "b": parts[3], "env": env,
+        yield {"engine": engine, "simulator": simulator, "worker": parts[2],
+               "a": parts[3], "b": parts[4], "env": env, "s3": aws["AWS_ENDPOINT_URL"],
                "balance": f"http://127.0.0.1:{port}/api/credits/balance"}
     finally:
         for part in parts:
@@ -132,6 +146,9 @@ def test_a_team_of_replicas_and_workers(new_page, team):
     open_studio(b, on(team["b"], query))
     expect(b.get_by_text("Paper boats on a canal at dawn")).to_be_visible()
     expect(b.locator("video")).to_have_count(1, timeout=60_000)
+    # Played from the bucket by a presigned link, not from a replica's memory.
+    source = b.locator("video").first.get_attribute("src")
+    assert source.startswith(team["s3"] + "/team-videos/studio/") and "Signature=" in source
     assert_video_plays(b.locator("video").first)
 
     # A killed while its generation runs: the worker finishes it, B shows it.
