@@ -38,8 +38,9 @@ postgresql:
 run: $(VENV)/.runtime-installed
 	$(BIN)/streamlit run app.py --secrets.files "$${KLING_SECRETS_FILE:-.streamlit/secrets.toml}"
 
-# The team topology on this machine, for a trial (see README, Team deployment).
-team: $(VENV)/.team-installed postgresql
+# The team topology on this machine, for a trial (see README, Team deployment); moto's
+# S3 server, a test tool, stands in for the bucket.
+team: $(VENV)/.dev-installed postgresql
 	$(BIN)/python -m kling.trial
 
 test: $(VENV)/.dev-installed chromium postgresql
