@@ -279,10 +279,12 @@ class DatabaseHistory:
 
     def _frame(self, connection: Connection, names: Iterable[str] = tuple(_COLUMNS),
                conditions: Iterable[sa.ColumnElement[bool]] = (),
-               order: Iterable[sa.ColumnElement] = ()) -> pd.DataFrame:
+               order: Iterable[sa.ColumnElement] = (), *, offset: int = 0,
+               limit: int | None = None) -> pd.DataFrame:
         names = list(names)
         statement = (sa.select(*(_COLUMNS[name].label(name) for name in names))
-                     .select_from(JOINED).where(*conditions).order_by(*order))
+                     .select_from(JOINED).where(*conditions).order_by(*order)
+                     .offset(offset or None).limit(limit))
         return _typed(connection.execute(statement).all(), names, local_timezone())
 
     def load(self) -> pd.DataFrame:
@@ -308,9 +310,33 @@ class DatabaseHistory:
         return self._read(lambda c: self._frame(c, conditions=where(q, tz),
                                                 order=order_by(q)))
 
-    def stats(self, df: pd.DataFrame | None = None, *,
+    def count(self, q: HistoryQuery | None = None) -> int:
+        """How many generations match `q` (default: everything visible)."""
+        q = q or HistoryQuery()
+        tz = local_timezone()
+        return self._read(lambda c: int(c.execute(
+            sa.select(sa.func.count()).select_from(JOINED).where(*where(q, tz))).scalar_one()))
+
+    def page(self, q: HistoryQuery, offset: int, limit: int) -> pd.DataFrame:
+        """`limit` generations matching `q` from the `offset`-th on, in its sort order:
+        only they are read."""
+        tz = local_timezone()
+        return self._read(lambda c: self._frame(c, conditions=where(q, tz), order=order_by(q),
+                                                offset=offset, limit=limit))
+
+    def template_ids(self) -> list[str]:
+        """The template ids generations were made from, sorted."""
+        return self._read(lambda c: list(c.execute(
+            sa.select(g.template_id).distinct().where(g.template_id != "")
+            .order_by(g.template_id)).scalars()))
+
+    def stats(self, df: pd.DataFrame | None = None, *, query: HistoryQuery | None = None,
               today: date | None = None) -> HistoryStats:
-        """Statistics of `df` (default: every visible generation; kept while unchanged)."""
+        """Statistics of `df`, or of what `query` matches, from only the columns they
+        need (default: every visible generation; kept while unchanged)."""
+        if df is None and query is not None and not query.unfiltered:
+            tz = local_timezone()
+            df = self._read(lambda c: self._frame(c, _STATS, where(query, tz)))
         if df is not None:
             return compute_stats(df, self.price_per_second, today=today)
         day = today or datetime.now(local_timezone()).date()
@@ -336,11 +362,13 @@ class DatabaseHistory:
                                    month_commitments(self._frame(c, _MONEY, inside),
                                                      self.price_per_second, month))
 
-    def spend_by_person_month(self, df: pd.DataFrame | None = None) -> pd.DataFrame:
+    def spend_by_person_month(self, df: pd.DataFrame | None = None, *,
+                              query: HistoryQuery | None = None) -> pd.DataFrame:
         """Generations, spend and possibly billed estimate per month and person, of `df`
-        (default: every visible generation)."""
+        or of what `query` matches (default: every visible generation)."""
         if df is None:
-            df = self._read(lambda c: self._frame(c, _MONEY, [sa.not_(hidden)]))
+            conditions = where(query or HistoryQuery(), local_timezone())
+            df = self._read(lambda c: self._frame(c, _MONEY, conditions))
         return spend_by_person_month(df, self.price_per_second)
 
     def trail(self, gen_id: str) -> list[TrailEvent]:

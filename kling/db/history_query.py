@@ -14,7 +14,8 @@ from datetime import date, datetime, timedelta, tzinfo
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement
 
-from ..history.query import HistoryQuery
+from ..billing import UNKNOWN_OUTCOME
+from ..history.query import POSSIBLY_BILLED_STATUS, HistoryQuery
 from .tables import annotation_latest, generations
 
 g, a = generations.c, annotation_latest.c
@@ -40,9 +41,14 @@ def where(q: HistoryQuery, tz: tzinfo) -> list[ColumnElement[bool]]:
     if needle:
         haystack = sa.func.lower(sa.func.concat_ws("\x1f", g.prompt, a.notes, a.tags, g.id))
         conditions.append(sa.func.strpos(haystack, needle) > 0)
-    for column, wanted in ((g.status, q.statuses), (g.aspect_ratio, q.aspect_ratios),
-                           (g.duration, q.durations), (g.template_id, q.template_ids),
-                           (review_status, q.review_statuses)):
+    if q.statuses:
+        status = g.status.in_(q.statuses)
+        if POSSIBLY_BILLED_STATUS in q.statuses:  # `kling.billing`'s rule, in SQL
+            status = sa.or_(status, g.status == "interrupted", sa.and_(
+                g.status == "failed", g.error_type == UNKNOWN_OUTCOME))
+        conditions.append(status)
+    for column, wanted in ((g.aspect_ratio, q.aspect_ratios), (g.duration, q.durations),
+                           (g.template_id, q.template_ids), (review_status, q.review_statuses)):
         if wanted:
             conditions.append(column.in_(wanted))
     if q.people:

@@ -32,7 +32,7 @@ from .export import export_csv, export_json, spreadsheet_text
 from .frame import PENDING_TIMEOUT_S, local_timezone
 from ..errors import HistoryError
 from .logfile import LOCK_TIMEOUT_S
-from .query import SORTS, HistoryQuery, apply_query, search_haystack
+from .query import POSSIBLY_BILLED_STATUS, SORTS, HistoryQuery, apply_query, search_haystack
 from .schema import (
     ANNOTATION_COLUMNS, ANNOTATION_FIELDS, AUTHOR_COLUMNS, HISTORY_COLUMNS, ID_PATTERN,
     REVIEW_STATUSES, STATUSES, check_id, new_id,
@@ -46,7 +46,8 @@ from .store import HistoryLog
 __all__ = [
     "ANNOTATION_COLUMNS", "ANNOTATION_FIELDS", "AUTHOR_COLUMNS", "HISTORY_COLUMNS",
     "ID_PATTERN", "LOCK_TIMEOUT_S", "MAX_NOTES_CHARS", "NO_NAME", "NUL_REPLACEMENT",
-    "PENDING_TIMEOUT_S", "REVIEW_STATUSES", "SORTS", "STATUSES", "TEMPLATE_STATS_COLUMNS",
+    "PENDING_TIMEOUT_S", "POSSIBLY_BILLED_STATUS", "REVIEW_STATUSES", "SORTS", "STATUSES",
+    "TEMPLATE_STATS_COLUMNS",
     "Commitments", "HistoryError", "HistoryLog", "HistoryQuery", "HistoryStats",
     "TrailEvent", "apply_query", "check_id", "compute_stats", "export_csv", "export_json",
     "local_timezone", "new_id", "search_haystack", "spreadsheet_text", "split_tags",

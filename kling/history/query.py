@@ -15,7 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..billing import possibly_billed_rows
+
 SORTS = ("newest", "oldest", "inference_fast", "inference_slow", "rating")
+#: A value of `HistoryQuery.statuses` that is not a status of the log but the billing
+#: rule over two of them (`kling.billing`): it adds the possibly billed generations.
+POSSIBLY_BILLED_STATUS = "possibly_billed"
 
 
 def _as_tuple(values: Any) -> tuple[str, ...]:
@@ -31,7 +36,8 @@ class HistoryQuery:
     """Which generations to show, and in which order. Empty filters match everything.
 
     `date_from`/`date_to` are inclusive days in the studio's time zone. `text` matches
-    prompts, notes, tags and ids, ignoring case.
+    prompts, notes, tags and ids, ignoring case. `statuses` may hold
+    `POSSIBLY_BILLED_STATUS` beside the log's statuses.
     """
 
     text: str = ""
@@ -56,6 +62,11 @@ class HistoryQuery:
             object.__setattr__(self, name, _as_tuple(getattr(self, name)))
         if self.sort not in SORTS:
             raise ValueError(f"sort must be one of {', '.join(SORTS)}")
+
+    @property
+    def unfiltered(self) -> bool:
+        """True when it lets every visible generation through (in whatever order)."""
+        return self == HistoryQuery(sort=self.sort)
 
 
 def _day_start(day: date, tz: Any) -> pd.Timestamp:
@@ -85,9 +96,13 @@ def apply_query(frame: pd.DataFrame, q: HistoryQuery,
     if needle:
         hay = search_haystack(frame) if haystack is None else haystack
         mask &= np.fromiter((needle in text for text in hay), dtype=bool, count=len(frame))
-    for name, wanted in (("status", q.statuses), ("aspect_ratio", q.aspect_ratios),
-                         ("duration", q.durations), ("template_id", q.template_ids),
-                         ("review_status", q.review_statuses)):
+    if q.statuses:
+        statuses = frame["status"].isin(q.statuses)
+        if POSSIBLY_BILLED_STATUS in q.statuses:
+            statuses |= possibly_billed_rows(frame)
+        mask &= statuses.to_numpy(dtype=bool)
+    for name, wanted in (("aspect_ratio", q.aspect_ratios), ("duration", q.durations),
+                         ("template_id", q.template_ids), ("review_status", q.review_statuses)):
         if wanted:
             mask &= frame[name].isin(wanted).to_numpy(dtype=bool)
     if q.people:

@@ -188,9 +188,25 @@ class HistoryLog:
             return apply_query(frame, q, haystack)
         return apply_query(self._frames.current(), q)
 
-    def stats(self, df: pd.DataFrame | None = None, *,
+    def count(self, q: HistoryQuery | None = None) -> int:
+        """How many generations match `q` (default: everything visible)."""
+        return len(self.query(q))
+
+    def page(self, q: HistoryQuery, offset: int, limit: int) -> pd.DataFrame:
+        """`limit` generations matching `q` from the `offset`-th on, in its sort order."""
+        return self.query(q).iloc[offset:offset + limit]
+
+    def template_ids(self) -> list[str]:
+        """The template ids generations were made from, sorted."""
+        used = self._frames.current()["template_id"]
+        return sorted({str(t) for t in used.unique() if isinstance(t, str) and t})
+
+    def stats(self, df: pd.DataFrame | None = None, *, query: HistoryQuery | None = None,
               today: date | None = None) -> HistoryStats:
-        """Statistics of `df` (default: every visible generation; cached while unchanged)."""
+        """Statistics of `df`, or of the generations `query` matches (default: every
+        visible generation; cached while unchanged)."""
+        if df is None and query is not None and not query.unfiltered:
+            df = self.query(query)
         if df is not None:
             return compute_stats(df, self.price_per_second, today=today)
         day = today or datetime.now(local_timezone()).date()
@@ -217,9 +233,12 @@ class HistoryLog:
         return self._frames.derived(
             key, lambda frame: month_commitments(frame, self.price_per_second, month))
 
-    def spend_by_person_month(self, df: pd.DataFrame | None = None) -> pd.DataFrame:
+    def spend_by_person_month(self, df: pd.DataFrame | None = None, *,
+                              query: HistoryQuery | None = None) -> pd.DataFrame:
         """Generations, spend and possibly billed estimate per month and person, of `df`
-        (default: every visible generation)."""
+        or of what `query` matches (default: every visible generation)."""
+        if df is None and query is not None:
+            df = self.query(query)
         if df is None:
             frame = self._frames.current()
             df = frame[~frame["hidden"].to_numpy(dtype=bool)]

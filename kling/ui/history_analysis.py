@@ -171,10 +171,10 @@ def _seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} s"
 
 
-def stats_for(studio: Studio, query: HistoryQuery, rows: pd.DataFrame) -> HistoryStats:
-    """The core's cached figures when nothing is filtered; the filtered rows' otherwise."""
-    unfiltered = query == HistoryQuery(sort=query.sort)
-    return studio.history.stats() if unfiltered else studio.history.stats(rows)
+def stats_for(studio: Studio, query: HistoryQuery) -> HistoryStats:
+    """The figures of what the filters let through (the core's cached figures when
+    nothing is filtered)."""
+    return studio.history.stats(query=query)
 
 
 def render_analysis(studio: Studio, stats: HistoryStats) -> None:
@@ -232,10 +232,10 @@ def render_analysis(studio: Studio, stats: HistoryStats) -> None:
                                                   axis=alt.Axis(labelAngle=0)))
 
 
-def render_people_spend(studio: Studio, rows: pd.DataFrame) -> None:
+def render_people_spend(studio: Studio, query: HistoryQuery) -> None:
     """Spend by person and by month, of the generations the filters let through."""
     st.markdown("**Spend by person and month**")
-    table = studio.history.spend_by_person_month(rows)
+    table = studio.history.spend_by_person_month(query=query)
     if table.empty:
         st.caption("Nothing was spent on these generations.")
         return

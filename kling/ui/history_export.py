@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import pandas as pd
 import streamlit as st
 
-from kling.history import export_csv, export_json, spreadsheet_text
+from kling.history import HistoryQuery, export_csv, export_json, spreadsheet_text
 from kling.services import Studio
 from kling.ui.history_format import blank, text
 
@@ -79,9 +79,10 @@ def videos_zip(files: Iterable[tuple[str, Path]]) -> bytes:
     return buffer.getvalue()
 
 
-def archived_files(studio: Studio, rows: pd.DataFrame) -> list[tuple[str, Path]]:
-    """(file name in the zip, archived path) of the rows whose video is in the archive."""
-    return [(video_file_name(row), studio.archive.path_for(row["id"]))
+def archived_videos(studio: Studio, rows: pd.DataFrame) -> list[tuple[str, str]]:
+    """(file name in the zip, generation id) of the rows whose video is in the archive;
+    a bucket's are fetched only when the zip is made (`path_for`)."""
+    return [(video_file_name(row), row["id"])
             for row in rows.to_dict("records") if studio.archive.exists(row["id"])]
 
 
@@ -89,34 +90,37 @@ def _stamp() -> str:
     return time.strftime("%Y%m%d-%H%M")
 
 
-def render_exports(rows: pd.DataFrame) -> None:
-    """A popover with the filtered rows as CSV (safe for spreadsheets) and as JSON."""
+def render_exports(studio: Studio, query: HistoryQuery, matched: int) -> None:
+    """A popover with the filtered rows as CSV (safe for spreadsheets) and as JSON, read
+    from the history only when one is clicked."""
     with st.popover("Export", icon=":material/download:"):
-        st.caption(f"The {len(rows):,} generations that match the filters, with every "
+        st.caption(f"The {matched:,} generations that match the filters, with every "
                    "column, notes and ratings included.")
         st.download_button(
-            "CSV for spreadsheets", data=lambda: export_csv(rows),
+            "CSV for spreadsheets", data=lambda: export_csv(studio.history.query(query)),
             file_name=f"kling-history-{_stamp()}.csv", mime="text/csv", on_click="ignore",
-            icon=":material/table_view:", key="export_csv", disabled=rows.empty,
+            icon=":material/table_view:", key="export_csv", disabled=not matched,
             help="Opens safely in Excel, Numbers or Google Sheets: cells that look like "
                  "formulas are kept as text.",
         )
         st.download_button(
-            "JSON", data=lambda: export_json(rows),
+            "JSON", data=lambda: export_json(studio.history.query(query)),
             file_name=f"kling-history-{_stamp()}.json", mime="application/json",
             on_click="ignore", icon=":material/data_object:", key="export_json",
-            disabled=rows.empty,
+            disabled=not matched,
         )
 
 
 def render_zip_button(studio: Studio, selected: pd.DataFrame) -> None:
     """Download the archived videos of the selection as one zip, named to tell them apart."""
-    files = archived_files(studio, selected)
+    files = archived_videos(studio, selected)
     missing = len(selected) - len(files)
     note = f" {missing} of the selection have no archived video." if missing else ""
     st.download_button(
         f"Download {len(files)} video{'s' if len(files) != 1 else ''} (.zip)",
-        data=lambda: videos_zip(files), file_name=f"kling-videos-{_stamp()}.zip",
+        data=lambda: videos_zip((name, studio.archive.path_for(gen_id))
+                                for name, gen_id in files),
+        file_name=f"kling-videos-{_stamp()}.zip",
         mime="application/zip", on_click="ignore", icon=":material/folder_zip:",
         key="export_zip", disabled=not files,
         help="Files are named date_seed_first-words-of-prompt_id.mp4." + note,

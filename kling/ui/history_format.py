@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from kling.billing import POSSIBLY_BILLED, possibly_billed
+from kling.history import POSSIBLY_BILLED_STATUS
 from kling.history.schema import ASSEMBLED_SOURCE
 from kling.ui.text import literal
 
@@ -46,7 +47,6 @@ _UNKNOWN_OUTCOME_REASON = "Firemoon's answer never came"
 _CHECK_FIRST = "Check your Firemoon account before re-running it."
 INTERRUPTED_NOTE = f"{_INTERRUPTED_REASON}, so this video is {POSSIBLY_BILLED}. {_CHECK_FIRST}"
 #: The status filter's extra value: generations that were sent and never answered.
-POSSIBLY_BILLED_STATUS = "possibly_billed"
 STATUS_FILTER_LABELS = {**STATUS_LABELS, POSSIBLY_BILLED_STATUS: POSSIBLY_BILLED.capitalize()}
 PENDING_NOTE = "Still generating. It appears here when it is ready."
 

@@ -5,8 +5,9 @@ Filters are widgets bound to query parameters (`bind="query-params"`), so a view
 shared by its address (`?q=waves&status=Failed&view=Table`); the parameters are the
 widgets' keys (`FILTER_DEFAULTS`) and their values the labels people see, which is
 what Streamlit keeps in the URL for a bound widget. Only one page of rows (12 cards, 50
-table rows) ever becomes widgets, so a log of a hundred thousand generations renders as
-fast as one of a hundred: the core filters the frame, the page slices it.
+table rows) is ever asked of the history (`count` and `page`), so a log of a million
+generations renders as one of a hundred does: the store filters, sorts and pages (in
+SQL, for a team database).
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import Sequence
-from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from kling.assembly import read_recipe
-from kling.billing import possibly_billed_rows
 from kling.errors import KlingError
-from kling.history import REVIEW_STATUSES, SORTS, STATUSES, HistoryQuery
+from kling.history import (
+    POSSIBLY_BILLED_STATUS, REVIEW_STATUSES, SORTS, STATUSES, HistoryQuery,
+)
 from kling.models import ASPECT_RATIOS, DURATIONS
 from kling.people import Action
 from kling.services import Studio
@@ -34,7 +35,7 @@ from kling.ui.history_detail import (
 )
 from kling.ui.history_export import render_zip_button, spreadsheet_safe
 from kling.ui.history_format import (
-    POSSIBLY_BILLED_STATUS, REVIEW_LABELS, SORT_LABELS, STATUS_FILTER_LABELS, badges,
+    REVIEW_LABELS, SORT_LABELS, STATUS_FILTER_LABELS, badges,
     settings_line, short, stars, status_text, table_height, when,
 )
 from kling.ui.state import GENERATE_PAGE, generate_link
@@ -72,11 +73,10 @@ def clear_filters() -> None:
     _back_to_first_page()
 
 
-def _template_options(studio: Studio, everything: pd.DataFrame) -> dict[str, str]:
+def _template_options(studio: Studio) -> dict[str, str]:
     """Template id -> name for the templates that appear in the log, by name."""
-    used = everything["template_id"].dropna().unique()
     names = template_names(studio)
-    return dict(sorted(((str(i), names.get(str(i), str(i))) for i in used if str(i)),
+    return dict(sorted(((i, names.get(i, i)) for i in studio.history.template_ids()),
                        key=lambda item: item[1].lower()))
 
 
@@ -107,7 +107,7 @@ def _find_by_file(studio: Studio) -> None:
     _back_to_first_page()
 
 
-def render_filters(studio: Studio, everything: pd.DataFrame) -> HistoryQuery:
+def render_filters(studio: Studio) -> HistoryQuery:
     """The search box and filters; returns the query they describe."""
     bound = {"bind": "query-params", "on_change": _back_to_first_page}
     search, status, sort = st.columns([3, 2, 1.2], vertical_alignment="bottom")
@@ -138,7 +138,7 @@ def render_filters(studio: Studio, everything: pd.DataFrame) -> HistoryQuery:
         date_from = dates.date_input("From", value=None, key="from", format="YYYY-MM-DD",
                                      **bound)
         date_to = dates.date_input("To", value=None, key="to", format="YYYY-MM-DD", **bound)
-        options = _template_options(studio, everything)
+        options = _template_options(studio)
         templates = template.multiselect(
             "Template", list(options), key="template", format_func=options.get,
             placeholder="Any template" if options else "No templates used yet",
@@ -165,20 +165,6 @@ def render_filters(studio: Studio, everything: pd.DataFrame) -> HistoryQuery:
     )
 
 
-def matching_rows(studio: Studio, query: HistoryQuery) -> pd.DataFrame:
-    """The rows `query` lets through, its "possibly billed" status value included.
-
-    "Possibly billed" is not a status of the log but a rule over two of them
-    (`kling.billing`): it adds those rows to the other statuses asked for.
-    """
-    if POSSIBLY_BILLED_STATUS not in query.statuses:
-        return studio.history.query(query)
-    others = tuple(s for s in query.statuses if s != POSSIBLY_BILLED_STATUS)
-    wider = replace(query, statuses=(*others, "failed", "interrupted") if others else ())
-    rows = studio.history.query(wider)
-    return rows[(rows["status"].isin(others) | possibly_billed_rows(rows)).to_numpy(bool)]
-
-
 def view_tabs() -> Sequence:
     """Gallery, Table and Analysis; only the open one runs, and the URL remembers it."""
     return st.tabs(list(VIEWS), key="view", bind="query-params")
@@ -197,14 +183,14 @@ def render_empty_log(owner: str) -> None:
                      icon=":material/movie:", query_params=generate_link(owner))
 
 
-def render_summary(rows: pd.DataFrame, everything: pd.DataFrame, query: HistoryQuery) -> None:
+def render_summary(studio: Studio, matched: int, query: HistoryQuery) -> None:
     """How many generations the filters let through, and a way back to all of them."""
-    total = len(everything) if query.include_hidden else int((~everything["hidden"]).sum())
     line = st.container(horizontal=True, vertical_alignment="center")
-    if query == HistoryQuery(sort=query.sort):
-        line.markdown(f"**{total:,}** generation{'s' if total != 1 else ''}")
+    if query.unfiltered:
+        line.markdown(f"**{matched:,}** generation{'s' if matched != 1 else ''}")
         return
-    line.markdown(f"**{len(rows):,}** of {total:,} generations match")
+    total = studio.history.count(HistoryQuery(include_hidden=query.include_hidden))
+    line.markdown(f"**{matched:,}** of {total:,} generations match")
     line.button("Clear filters", on_click=clear_filters, type="tertiary",
                 icon=":material/filter_alt_off:", key="clear_filters")
 
@@ -214,9 +200,10 @@ def _render_no_match() -> None:
             "above.", icon=":material/search_off:")
 
 
-def _paged(rows: pd.DataFrame, size: int, key: str, pager: DeltaGenerator) -> pd.DataFrame:
-    """The rows of the current page; the page picker goes into `pager`."""
-    pages = max(1, -(-len(rows) // size))
+def _paged(studio: Studio, query: HistoryQuery, matched: int, size: int, key: str,
+           pager: DeltaGenerator) -> pd.DataFrame:
+    """The rows of the current page, read alone; the page picker goes into `pager`."""
+    pages = max(1, -(-matched // size))
     if st.session_state.get(key, 1) > pages:  # fewer rows than a moment ago
         st.session_state[key] = pages
     with pager:
@@ -224,8 +211,8 @@ def _paged(rows: pd.DataFrame, size: int, key: str, pager: DeltaGenerator) -> pd
                                width="stretch") if pages > 1 else 1
         start = (number - 1) * size
         if pages > 1:
-            st.caption(f"{start + 1:,}–{min(start + size, len(rows)):,} of {len(rows):,}")
-    return rows.iloc[(number - 1) * size:number * size]
+            st.caption(f"{start + 1:,}–{min(start + size, matched):,} of {matched:,}")
+    return studio.history.page(query, start, size)
 
 
 def render_selection_bar(studio: Studio, selected: pd.DataFrame) -> None:
@@ -289,13 +276,13 @@ def _card(studio: Studio, row: dict) -> None:
                        on_click=open_detail, args=(gen_id,), width="stretch")
 
 
-def render_gallery(studio: Studio, rows: pd.DataFrame) -> None:
+def render_gallery(studio: Studio, query: HistoryQuery, matched: int) -> None:
     """One page of video cards, newest first (or as sorted), with a selection bar."""
-    if rows.empty:
+    if not matched:
         _render_no_match()
         return
     bar, grid, pager = st.container(), st.container(), st.container()
-    page = _paged(rows, GALLERY_PAGE_SIZE, "page", pager)
+    page = _paged(studio, query, matched, GALLERY_PAGE_SIZE, "page", pager)
     records = page.to_dict("records")
     with grid:
         for start in range(0, len(records), GALLERY_COLUMNS):
@@ -346,13 +333,13 @@ _TABLE_COLUMNS = {
 }
 
 
-def render_table(studio: Studio, rows: pd.DataFrame) -> None:
+def render_table(studio: Studio, query: HistoryQuery, matched: int) -> None:
     """One page of rows; ticking rows selects them for the bar above."""
-    if rows.empty:
+    if not matched:
         _render_no_match()
         return
     bar, table, pager = st.container(), st.container(), st.container()
-    page = _paged(rows, TABLE_PAGE_SIZE, "table_page", pager)
+    page = _paged(studio, query, matched, TABLE_PAGE_SIZE, "table_page", pager)
     # Selections are row positions: a new key whenever other rows are shown starts afresh.
     digest = hashlib.blake2b("\n".join(page["id"]).encode(), digest_size=6).hexdigest()
     with table:

@@ -366,3 +366,37 @@ def test_pending_rows_from_other_hosts_time_out(history):
     frame = history.load().set_index("id")
     assert frame.loc["old", "status"] == "interrupted"
     assert frame.loc["new", "status"] == "pending"
+
+
+# -- one page at a time ---------------------------------------------------------------------
+
+def test_counts_pages_and_the_templates_used(filled):
+    assert filled.count() == 4 and filled.count(HistoryQuery(include_hidden=True)) == 5
+    assert filled.count(HistoryQuery(text="waves")) == 1
+    assert list(filled.page(HistoryQuery(), 0, 2)["id"]) == ["id5", "id3"]
+    assert list(filled.page(HistoryQuery(), 2, 2)["id"]) == ["id2", "id1"]
+    assert list(filled.page(HistoryQuery(sort="oldest"), 1, 2)["id"]) == ["id2", "id3"]
+    assert filled.page(HistoryQuery(), 4, 2).empty
+    page = filled.page(HistoryQuery(include_hidden=True), 1, 1)
+    assert list(page.columns) == list(filled.load().columns) and bool(page["hidden"].iloc[0])
+    assert filled.template_ids() == ["tpl-a", "tpl-b"]
+
+
+def test_possibly_billed_is_a_status_to_filter_by(history):
+    billed = made(history, outcome="possibly billed")
+    failed = made(history, outcome="failed")
+    ok = made(history)
+    ids = lambda *statuses: set(history.query(HistoryQuery(statuses=statuses))["id"])
+    assert ids("possibly_billed") == {billed}
+    assert ids("possibly_billed", "succeeded") == {billed, ok}
+    assert ids("failed") == {billed, failed}
+    assert history.count(HistoryQuery(statuses=("possibly_billed",))) == 1
+
+
+def test_figures_of_what_a_query_matches(filled):
+    january = HistoryQuery(date_to=date(2025, 1, 31))
+    stats = filled.stats(query=january, today=date(2025, 2, 2))
+    assert (stats.total, stats.succeeded, stats.failed) == (3, 2, 1)
+    assert filled.stats(query=HistoryQuery(sort="oldest"), today=date(2025, 2, 2)).total == 4
+    spend = filled.spend_by_person_month(query=january)
+    assert list(spend["month"]) == ["2025-01"] and spend["spend_usd"].sum() == 4.2
