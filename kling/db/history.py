@@ -53,6 +53,7 @@ from ..models import MODEL_NAME, GenerationRequest, GenerationResult
 from ..storage.process import owner_alive
 from .engine import unreachable
 from .history_query import JOINED, favourite, hidden, order_by, review_status, where
+from .history_stats import sql_stats
 from .tables import annotation_latest, annotations, generations, jobs, store_versions
 
 log = logging.getLogger("kling.db.history")
@@ -68,9 +69,8 @@ _COLUMNS: dict[str, sa.ColumnElement] = {
     "notes": a.notes, "tags": a.tags, "hidden": hidden,
     **{name: a[name] for name in AUTHOR_COLUMNS},
 }
-#: The columns statistics, commitments and spend by person are computed from.
+#: The columns commitments and spend by person are computed from.
 _MONEY = ("status", "duration", "cost_usd", "error_type", "created_at", "created_by")
-_STATS = (*_MONEY, "inference_s", "template_id", "rating")
 
 
 def _typed(rows: list[tuple], names: Iterable[str], tz: tzinfo) -> pd.DataFrame:
@@ -332,16 +332,17 @@ class DatabaseHistory:
 
     def stats(self, df: pd.DataFrame | None = None, *, query: HistoryQuery | None = None,
               today: date | None = None) -> HistoryStats:
-        """Statistics of `df`, or of what `query` matches, from only the columns they
-        need (default: every visible generation; kept while unchanged)."""
-        if df is None and query is not None and not query.unfiltered:
-            tz = local_timezone()
-            df = self._read(lambda c: self._frame(c, _STATS, where(query, tz)))
+        """Statistics of `df`, or of what `query` matches, aggregated in SQL (default:
+        every visible generation; kept while unchanged)."""
         if df is not None:
             return compute_stats(df, self.price_per_second, today=today)
-        day = today or datetime.now(local_timezone()).date()
-        return self._computed_once(("stats", day), lambda c: compute_stats(
-            self._frame(c, _STATS, [sa.not_(hidden)]), self.price_per_second, today=day))
+        tz = local_timezone()
+        day = today or datetime.now(tz).date()
+        if query is not None and not query.unfiltered:
+            return self._read(lambda c: sql_stats(c, where(query, tz), self.price_per_second,
+                                                  day, tz))
+        return self._computed_once(("stats", day), lambda c: sql_stats(
+            c, [sa.not_(hidden)], self.price_per_second, day, tz))
 
     def people(self) -> list[str]:
         """Everyone a generation names as its maker (`created_by`), sorted."""

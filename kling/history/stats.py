@@ -122,6 +122,22 @@ def _money(frame: pd.DataFrame, price_per_second: float) -> _Money:
     return _Money(seconds, np.where(succeeded, cost, 0.0), unsure, unsure_cost, pending_cost)
 
 
+def per_month_of(per_day: pd.DataFrame) -> pd.DataFrame:
+    """`HistoryStats.per_month` of its `per_day` table."""
+    return (per_day.assign(month=per_day["date"].dt.strftime("%Y-%m"))
+            .groupby("month", as_index=False)[["spend", "possibly_billed", "seconds",
+                                               "generations"]]
+            .sum())
+
+
+def spend_on(per_day: pd.DataFrame, today: date) -> tuple[float, float]:
+    """Confirmed spend of `today` and of its month so far, of a `per_day` table."""
+    today_ts, month_ts = pd.Timestamp(today), pd.Timestamp(today.replace(day=1))
+    dates = per_day["date"]
+    return (round(float(per_day["spend"][dates == today_ts].sum()), 2),
+            round(float(per_day["spend"][(dates >= month_ts) & (dates <= today_ts)].sum()), 2))
+
+
 def compute_stats(frame: pd.DataFrame, price_per_second: float = 0.28, *,
                   today: date | None = None) -> HistoryStats:
     """Statistics of the given rows (e.g. a query result)."""
@@ -144,12 +160,7 @@ def compute_stats(frame: pd.DataFrame, price_per_second: float = 0.28, *,
                         "seconds": ok_seconds, "spend": spend,
                         "possibly_billed": unsure_cost})
     per_day = per.dropna(subset=["date"]).groupby("date", as_index=False).sum()
-    per_month = (per_day.assign(month=per_day["date"].dt.strftime("%Y-%m"))
-                 .groupby("month", as_index=False)[["spend", "possibly_billed", "seconds",
-                                                    "generations"]]
-                 .sum())
-    today_ts, month_ts = pd.Timestamp(today), pd.Timestamp(today.replace(day=1))
-    dates = per_day["date"]
+    spend_today, spend_this_month = spend_on(per_day, today)
     return HistoryStats(
         total=len(frame),
         succeeded=n_ok,
@@ -159,13 +170,12 @@ def compute_stats(frame: pd.DataFrame, price_per_second: float = 0.28, *,
         inference_p95=float(times.quantile(0.95)) if len(times) else None,
         seconds_generated=float(ok_seconds.sum()),
         spend_total=round(float(spend.sum()), 2),
-        spend_today=round(float(per_day["spend"][dates == today_ts].sum()), 2),
-        spend_this_month=round(float(per_day["spend"][(dates >= month_ts)
-                                                      & (dates <= today_ts)].sum()), 2),
+        spend_today=spend_today,
+        spend_this_month=spend_this_month,
         possibly_billed=int(unsure.sum()),
         possibly_billed_usd=round(float(unsure_cost.sum()), 2),
         per_day=per_day,
-        per_month=per_month,
+        per_month=per_month_of(per_day),
         top_templates=template_stats(frame).head(10),
         inference_times=times,
         expected_times=measured_expectations(frame["duration"][succeeded],

@@ -400,3 +400,26 @@ def test_figures_of_what_a_query_matches(filled):
     assert filled.stats(query=HistoryQuery(sort="oldest"), today=date(2025, 2, 2)).total == 4
     spend = filled.spend_by_person_month(query=january)
     assert list(spend["month"]) == ["2025-01"] and spend["spend_usd"].sum() == 4.2
+
+
+def test_the_databases_figures_are_the_frames(history):
+    """Aggregated in SQL or computed from the loaded frame: the same figures."""
+    from kling.history import compute_stats
+
+    for n in range(6):
+        made(history, f"p{n % 2}@acme.com", duration="10" if n % 3 else "5")
+    made(history, outcome="possibly billed")
+    made(history, outcome="failed")
+    made(history, duration="10", outcome="pending")
+    history.record_pending(request(), template_id="tpl-z")
+    ours = history.stats()
+    frames = compute_stats(history.query(), history.price_per_second)
+    for name in ("total", "succeeded", "failed", "success_rate", "inference_p50",
+                 "inference_p95", "seconds_generated", "spend_total", "spend_today",
+                 "spend_this_month", "possibly_billed", "possibly_billed_usd",
+                 "expected_times"):
+        assert getattr(ours, name) == pytest.approx(getattr(frames, name)), name
+    for name in ("per_day", "per_month", "top_templates"):
+        pd.testing.assert_frame_equal(getattr(ours, name), getattr(frames, name),
+                                      check_dtype=False, check_index_type=False)
+    assert sorted(ours.inference_times) == sorted(frames.inference_times)
