@@ -53,7 +53,7 @@ from ..models import MODEL_NAME, GenerationRequest, GenerationResult
 from ..storage.process import owner_alive
 from .engine import unreachable
 from .history_query import JOINED, favourite, hidden, order_by, review_status, where
-from .history_stats import sql_stats
+from .history_stats import sql_stats, template_table
 from .tables import annotation_latest, annotations, generations, jobs, store_versions
 
 log = logging.getLogger("kling.db.history")
@@ -323,6 +323,11 @@ class DatabaseHistory:
         tz = local_timezone()
         return self._read(lambda c: self._frame(c, conditions=where(q, tz), order=order_by(q),
                                                 offset=offset, limit=limit))
+
+    def template_stats(self) -> pd.DataFrame:
+        """Per template: uses, success rate, average rating, last use, of every
+        generation; aggregated in SQL."""
+        return self._read(lambda c: template_table(c, [], local_timezone()))
 
     def template_ids(self) -> list[str]:
         """The template ids generations were made from, sorted."""

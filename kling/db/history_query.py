@@ -48,7 +48,8 @@ def where(q: HistoryQuery, tz: tzinfo) -> list[ColumnElement[bool]]:
                 g.status == "failed", g.error_type == UNKNOWN_OUTCOME))
         conditions.append(status)
     for column, wanted in ((g.aspect_ratio, q.aspect_ratios), (g.duration, q.durations),
-                           (g.template_id, q.template_ids), (review_status, q.review_statuses)):
+                           (g.template_id, q.template_ids), (review_status, q.review_statuses),
+                           (g.storyboard_id, q.storyboards)):
         if wanted:
             conditions.append(column.in_(wanted))
     if q.people:

@@ -89,20 +89,23 @@ def sql_stats(connection: Connection, conditions: Iterable[sa.ColumnElement[bool
         possibly_billed_usd=round(float(days["possibly_billed"].sum()), 2),
         per_day=per_day,
         per_month=per_month_of(per_day),
-        top_templates=_top_templates(connection, conditions, tz),
+        top_templates=template_table(connection, conditions, tz, limit=10),
         inference_times=_inference_sample(connection, timed, timed_count),
         expected_times=_expected(connection, timed),
     )
 
 
-def _top_templates(connection: Connection, conditions: list, tz: tzinfo) -> pd.DataFrame:
+def template_table(connection: Connection, conditions: list, tz: tzinfo,
+                   limit: int | None = None) -> pd.DataFrame:
+    """`kling.history.stats.template_stats` of the generations meeting `conditions`, the
+    most used first (the first `limit`)."""
     used = [*conditions, g.template_id != ""]
     succeeded, failed = _sum(_SUCCEEDED), _sum(_FAILED)
     rows = connection.execute(
         sa.select(g.template_id, sa.func.count().label("uses"), succeeded, failed,
                   sa.func.avg(a.rating), sa.func.max(g.created_at).label("last_used"))
         .select_from(JOINED).where(*used).group_by(g.template_id)
-        .order_by(sa.desc("uses"), sa.desc("last_used")).limit(10)).all()
+        .order_by(sa.desc("uses"), sa.desc("last_used")).limit(limit)).all()
     table = pd.DataFrame({
         "template_id": pd.Series([r[0] for r in rows], dtype=object),
         "uses": pd.Series([r[1] for r in rows], dtype="int64"),

@@ -53,12 +53,14 @@ class HistoryQuery:
     include_hidden: bool = False
     #: Who made them (`created_by`), ignoring case.
     people: tuple[str, ...] = ()
+    #: The storyboards they are takes or spots of.
+    storyboards: tuple[str, ...] = ()
     sort: str = "newest"
 
     def __post_init__(self) -> None:
         # Lists from widgets become tuples, so a query is hashable (cacheable).
         for name in ("statuses", "aspect_ratios", "durations", "template_ids",
-                     "review_statuses", "people"):
+                     "review_statuses", "people", "storyboards"):
             object.__setattr__(self, name, _as_tuple(getattr(self, name)))
         if self.sort not in SORTS:
             raise ValueError(f"sort must be one of {', '.join(SORTS)}")
@@ -102,7 +104,8 @@ def apply_query(frame: pd.DataFrame, q: HistoryQuery,
             statuses |= possibly_billed_rows(frame)
         mask &= statuses.to_numpy(dtype=bool)
     for name, wanted in (("aspect_ratio", q.aspect_ratios), ("duration", q.durations),
-                         ("template_id", q.template_ids), ("review_status", q.review_statuses)):
+                         ("template_id", q.template_ids), ("review_status", q.review_statuses),
+                         ("storyboard_id", q.storyboards)):
         if wanted:
             mask &= frame[name].isin(wanted).to_numpy(dtype=bool)
     if q.people:

@@ -43,6 +43,7 @@ from .schema import (
 )
 from .stats import (
     Commitments, HistoryStats, compute_stats, month_commitments, spend_by_person_month,
+    template_stats,
 )
 from .trail import TrailEvent, trail_of
 
@@ -195,6 +196,11 @@ class HistoryLog:
     def page(self, q: HistoryQuery, offset: int, limit: int) -> pd.DataFrame:
         """`limit` generations matching `q` from the `offset`-th on, in its sort order."""
         return self.query(q).iloc[offset:offset + limit]
+
+    def template_stats(self) -> pd.DataFrame:
+        """Per template: uses, success rate, average rating, last use
+        (`kling.history.stats.template_stats`), of every generation."""
+        return template_stats(self._frames.current())
 
     def template_ids(self) -> list[str]:
         """The template ids generations were made from, sorted."""

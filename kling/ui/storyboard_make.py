@@ -21,6 +21,7 @@ from kling.assembly.reframe import crop_window
 from kling.assembly.timeline import MAX_CROSSFADE_SECONDS
 from kling.billing import POSSIBLY_BILLED
 from kling.errors import KlingError
+from kling.history import HistoryQuery
 from kling.services import Studio
 from kling.storyboards import EndCardPlan, Storyboard, Take, pick, queue_takes, takes_by_shot
 from kling.storyboards.model import MAX_CAPTION_CHARS, MAX_TITLE_CHARS
@@ -36,7 +37,9 @@ _MODE_LABELS = {"crop": "Crop (move the focus)", "blur": "Fit with a blurred bac
 
 
 def _takes(studio: Studio, board: Storyboard) -> dict[str, list[Take]]:
-    return takes_by_shot(studio.history.load(), board)
+    """Every take of the board's shots: its own rows alone, removed ones too."""
+    mine = HistoryQuery(storyboards=(board.id,), include_hidden=True)
+    return takes_by_shot(studio.history.query(mine), board)
 
 
 # -- generating -----------------------------------------------------------------------------

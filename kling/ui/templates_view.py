@@ -16,7 +16,6 @@ import pandas as pd
 import streamlit as st
 
 from kling.coach import RECOMMENDED_MAX_CHARS, duration_hint, platform_hint
-from kling.history import template_stats
 from kling.people import Action
 from kling.services import Studio
 from kling.ui.access import allowed, reason
@@ -103,7 +102,7 @@ class Usage:
 def usage_by_template(studio: Studio) -> dict[str, Usage]:
     """Times used, success rate, average rating and last use of each template."""
     usage = {}
-    for row in template_stats(studio.history.load()).itertuples(index=False):
+    for row in studio.history.template_stats().itertuples(index=False):
         usage[str(row.template_id)] = Usage(
             uses=int(row.uses),
             success_rate=None if pd.isna(row.success_rate) else float(row.success_rate),

@@ -423,3 +423,18 @@ def test_the_databases_figures_are_the_frames(history):
         pd.testing.assert_frame_equal(getattr(ours, name), getattr(frames, name),
                                       check_dtype=False, check_index_type=False)
     assert sorted(ours.inference_times) == sorted(frames.inference_times)
+
+
+def test_a_storyboards_takes_and_every_templates_use(history):
+    take = history.record_pending(request(), storyboard_id="sb-1", shot="a")
+    history.record_pending(request(), storyboard_id="sb-2", shot="a")
+    history.annotate(take, hidden=True)
+    mine = HistoryQuery(storyboards=("sb-1",), include_hidden=True)
+    assert list(history.query(mine)["id"]) == [take]
+    for n in range(12):  # more templates than the top ten
+        gen_id = history.record_pending(request(), template_id=f"tpl-{n:02d}")
+        history.record_success(gen_id, result(), elapsed_s=1)
+    table = history.template_stats()
+    assert len(table) == 12 and set(table["uses"]) == {1}
+    assert list(table.columns) == ["template_id", "uses", "success_rate", "avg_rating",
+                                   "last_used"]
