@@ -25,11 +25,13 @@ import pandas as pd
 import requests
 
 from .errors import ArchiveError
+from .history.query import HistoryQuery
 from .history.schema import check_id
 from .storage.atomic import replacing
 
 if TYPE_CHECKING:
     from .history.store import HistoryLog
+    from .stores import HistoryStore
 
 log = logging.getLogger("kling.archive")
 
@@ -210,18 +212,7 @@ class VideoArchive:
         button), not every page run: each failure adds a row to the log.
         """
         self._remove_stale_parts()
-        frame = history.load()
-        wanted = frame[(frame["status"] == "succeeded") & (frame["video_url"] != "")
-                       & ~frame["hidden"]]
-        # A success with neither a path nor an archive error logged may still be
-        # downloading in its job (which logs one of them when done): leave it alone until
-        # it finished (or, without a finish time, was created) `min_age_s` ago.
-        finished = wanted["finished_at"].fillna(wanted["created_at"])
-        cutoff = pd.Timestamp.now(tz="UTC") - pd.Timedelta(seconds=max(min_age_s, 0))
-        recent = (finished > cutoff).to_numpy(dtype=bool, na_value=False)
-        settled = ((wanted["video_path"] != "") | (wanted["archive_error"] != "")).to_numpy(
-            dtype=bool)
-        wanted = wanted[settled | ~recent]
+        wanted = retry_candidates(history, min_age_s)
         # One directory listing instead of a stat per generation.
         try:
             on_disk = set(os.listdir(self.directory)) if self.directory.is_dir() else set()
@@ -278,6 +269,22 @@ class VideoArchive:
                     part.unlink()
             except OSError:
                 continue
+
+
+def retry_candidates(history: "HistoryStore", min_age_s: float) -> pd.DataFrame:
+    """The visible succeeded generations with a provider link that an archive may fetch
+    again: not one whose job may be downloading it right now."""
+    wanted = history.query(HistoryQuery(statuses=("succeeded",)))
+    wanted = wanted[wanted["video_url"] != ""]
+    # A success with neither a path nor an archive error logged may still be
+    # downloading in its job (which logs one of them when done): leave it alone until
+    # it finished (or, without a finish time, was created) `min_age_s` ago.
+    finished = wanted["finished_at"].fillna(wanted["created_at"])
+    cutoff = pd.Timestamp.now(tz="UTC") - pd.Timedelta(seconds=max(min_age_s, 0))
+    recent = (finished > cutoff).to_numpy(dtype=bool, na_value=False)
+    settled = ((wanted["video_path"] != "") | (wanted["archive_error"] != "")).to_numpy(
+        dtype=bool)
+    return wanted[settled | ~recent]
 
 
 def _is_file(path: object) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from .archive import VideoArchive
+from .archive import RETRY_MIN_AGE_S, VideoArchive, retry_candidates
 from .errors import ArchiveError
 from .settings import SettingsError
 from .storage.atomic import replacing
@@ -148,27 +148,47 @@ class BucketArchive(VideoArchive):
                 self._there.discard(gen_id)
         return there or local
 
-    def retry_missing(self, history: HistoryStore, limit: int = 20, **options: Any) -> int:
-        """Upload what was kept in the folder but never reached the bucket, then fetch
-        again what was never archived (`VideoArchive.retry_missing`)."""
-        uploaded = 0
+    def retry_missing(self, history: HistoryStore, limit: int = 20, *,
+                      min_age_s: float = RETRY_MIN_AGE_S) -> int:
+        """Upload the videos the folder holds and the bucket lacks, then fetch again,
+        from the provider's link, the succeeded generations the bucket lacks (as
+        `VideoArchive.retry_missing` does for a folder); how many worked."""
+        try:
+            there = self._listed()
+        except Exception as exc:  # noqa: BLE001
+            log.warning("video bucket: %s", self._failed("list its videos", exc))
+            return 0
+        done = 0
         folder = sorted(self.directory.glob("*.mp4")) if self.directory.is_dir() else []
-        if folder:
+        for path in folder:
+            if done >= limit:
+                return done
+            if f"{self.prefix}{path.name}" not in there:
+                try:
+                    self.keep(path.stem, path)
+                    there.add(self.key(path.stem))
+                    done += 1
+                except ArchiveError as exc:
+                    log.warning("video %s still not in the bucket: %s", path.stem, exc)
+        for gen_id, url in zip(*(retry_candidates(history, min_age_s)[name]
+                                 for name in ("id", "video_url"))):
+            if done >= limit:
+                break
             try:
-                there = self._listed()
-            except Exception as exc:  # noqa: BLE001
-                log.warning("video bucket: %s", self._failed("list its videos", exc))
-                there = {path.name for path in folder}
-            for path in folder:
-                if uploaded >= limit:
-                    break
-                if f"{self.prefix}{path.name}" not in there:
-                    try:
-                        self.keep(path.stem, path)
-                        uploaded += 1
-                    except ArchiveError as exc:
-                        log.warning("video %s still not in the bucket: %s", path.stem, exc)
-        return uploaded + super().retry_missing(history, limit, **options)
+                key = self.key(gen_id)
+            except ArchiveError:  # a foreign row's id: not ours to name files by
+                continue
+            if key in there:
+                continue
+            try:
+                path = self.keep(gen_id, self.download(gen_id, url))
+            except ArchiveError as exc:
+                log.warning("video of %s still not archived: %s", gen_id, exc)
+                history.record_video_path(gen_id, None, archive_error=str(exc))
+                continue
+            history.record_video_path(gen_id, str(path))
+            done += 1
+        return done
 
     def _listed(self) -> set[str]:
         """Every key under the prefix (a page of a thousand per request)."""

@@ -110,3 +110,32 @@ def test_a_video_the_bucket_missed_is_uploaded_later(bucket, tmp_path, s3_server
 def test_a_store_that_is_not_a_bucket_is_refused(value):
     with pytest.raises(SettingsError, match="KLING_VIDEO_STORE must look like s3://"):
         Settings.load({"KLING_VIDEO_STORE": value}, secrets_path=Path("/nonexistent"))
+
+
+def test_a_replica_fetches_again_only_what_the_bucket_lacks(bucket, tmp_path):
+    history = HistoryLog(tmp_path / "history")
+    name = bucket.split("/")[2]
+    client = boto3.client("s3")
+    client.put_object(Bucket=name, Key="provider/made.mp4", Body=MP4)
+    provider_link = client.generate_presigned_url(
+        "get_object", Params={"Bucket": name, "Key": "provider/made.mp4"})
+    gone = f"http://127.0.0.1:{free_port()}/expired.mp4"
+    kept, lost = (history.record_pending(GenerationRequest.create(p, "5", "16:9", 1))
+                  for p in ("Kept in the bucket, pan", "Lost on the way, pan"))
+    for gen_id, url in ((kept, gone), (lost, provider_link)):
+        history.record_success(gen_id, _result(url), elapsed_s=1)
+    source = tmp_path / "made.mp4"
+    source.write_bytes(MP4)
+    BucketArchive(tmp_path / "worker", bucket).keep(kept, source)
+    replica = BucketArchive(tmp_path / "replica", bucket)  # its folder empty
+    assert replica.retry_missing(history, min_age_s=0) == 1
+    assert history.get(kept)["archive_error"] == ""  # never fetched from its dead link
+    assert replica.exists(lost) and history.get(lost)["video_path"].endswith(f"{lost}.mp4")
+
+
+def _result(url: str):
+    from kling.models import GenerationResult
+
+    return GenerationResult.parse({"videos": [{"url": url, "duration": 5, "width": 640,
+                                               "height": 360, "content_type": "video/mp4"}],
+                                   "seed": 1, "timings": {"inference": 2}})
