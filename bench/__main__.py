@@ -14,7 +14,8 @@ from pathlib import Path
 
 from bench.common import Figure, isolated_settings, table
 
-AREAS = ("client", "simulator", "history", "jobs", "history_page", "load", "assembly")
+AREAS = ("client", "simulator", "history", "jobs", "history_page", "load", "assembly",
+         "team")
 OUT = Path(__file__).resolve().parent / "results" / "latest.md"
 
 

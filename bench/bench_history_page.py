@@ -36,7 +36,7 @@ def _studio_env(data_dir: Path):
     return isolated_settings(KLING_STUDIO_DATA_DIR=str(data_dir), KLING_SIM_LATENCY="0")
 
 
-def _timed_run(at: AppTest) -> float:
+def timed_run(at: AppTest) -> float:
     start = time.perf_counter()
     at.run()
     elapsed = time.perf_counter() - start
@@ -57,12 +57,12 @@ def _measure(data_dir: Path, *, view: str | None = None) -> dict[str, float]:
         at.switch_page("pages/history.py")
         if view:
             at.query_params["view"] = view
-            return {"first": _timed_run(at)}
+            return {"first": timed_run(at)}
         now = time.time_ns()
         os.utime(data_dir / "history.csv", ns=(now, now))
-        first = _timed_run(at)
+        first = timed_run(at)
         at.text_input(key="q").set_value("fox")
-        search = _timed_run(at)
+        search = timed_run(at)
         assert any("generations match" in m.value for m in at.markdown)
     return {"first": first, "search": search}
 

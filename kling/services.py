@@ -6,10 +6,11 @@ else receives a client and never asks which server is behind it.
 
 It is also the one place that chooses the stores (`kling.stores`): the files in the data
 folder, or, where `KLING_DATABASE_URL` names a team database, its history, jobs (run by
-`python -m kling worker`), templates and budgets; storyboards and videos stay in the
-data folder. What a person may do with them is `Studio.for_person` (`kling.people`). Tests and other callers hand in any part they built themselves
-(a client against a scripted server, a store in a temporary folder) and get the rest
-wired as the studio wires it.
+`python -m kling worker`), templates and budgets, and with `KLING_VIDEO_STORE` a bucket
+for the videos; storyboards stay in the data folder. What a person may do with them is
+`Studio.for_person` (`kling.people`). Tests and other callers hand in any part they
+built themselves (a client against a scripted server, a store in a temporary folder)
+and get the rest wired as the studio wires it.
 """
 
 from __future__ import annotations

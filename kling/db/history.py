@@ -41,7 +41,7 @@ from ..history.changes import (
 from ..history.frame import PENDING_TIMEOUT_S, local_timezone
 from ..history.query import HistoryQuery
 from ..history.schema import (
-    ANNOTATION_FIELDS, AUTHOR_COLUMNS, FLOAT_COLUMNS, HISTORY_COLUMNS, INT_COLUMNS,
+    AUTHOR_COLUMNS, FLOAT_COLUMNS, HISTORY_COLUMNS, INT_COLUMNS,
     ID_PATTERN, TIME_COLUMNS, check_id,
 )
 from ..history.stats import (

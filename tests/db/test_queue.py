@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Iterator
 
-import pandas as pd
 import pytest
 import sqlalchemy as sa
 

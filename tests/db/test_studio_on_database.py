@@ -1,7 +1,7 @@
 """A studio whose `KLING_DATABASE_URL` names a team database keeps its history there:
 its replicas queue generations for the workers, the pages and the command line read and
-write the same rows, nothing of it lands in the data folder, and a database at another schema stops them all with the
-command that fixes it, the password never shown."""
+write the same rows, nothing of it lands in the data folder, and a database at another
+schema stops them all with the command that fixes it, the password never shown."""
 
 from __future__ import annotations
 
@@ -20,14 +20,6 @@ from kling.settings import Settings
 from page_text import plain
 from tests.conftest import APP
 from tests.test_cli import Run
-
-
-@pytest.fixture
-def upgraded(database_url) -> str:
-    engine = db.connect(database_url)
-    db.upgrade(engine)
-    engine.dispose()
-    return database_url
 
 
 def test_the_studio_queues_for_the_workers_and_keeps_its_history_in_the_database(

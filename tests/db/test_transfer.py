@@ -6,7 +6,6 @@ reads alike."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -26,14 +25,6 @@ from kling.people import BudgetFile, Budgets
 from kling.templates.library import TemplateLibrary
 from tests.history.support import ROOT, request, result
 from tests.test_cli import Run
-
-
-@pytest.fixture
-def upgraded(database_url) -> str:
-    engine = db.connect(database_url)
-    db.upgrade(engine)
-    engine.dispose()
-    return database_url
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from kling.errors import OutcomeUnknownError, ServerError
 from kling.history import HISTORY_COLUMNS, HistoryLog
 from kling.history.csvformat import encode
 from kling.models import GenerationRequest, GenerationResult
@@ -70,20 +71,40 @@ def _row(i, day, status="succeeded", prompt="p", duration="5", ratio="16:9",
             "cost_usd": int(duration) * 0.28 if status == "succeeded" else 0.0}
 
 
+#: Five generations over two months (`annotate_sample` annotates three, hides one).
+SAMPLE_ROWS = [
+    _row(1, "2025-01-01", prompt="Waves crashing on the shore", inference=12.0,
+         template="tpl-a"),
+    _row(2, "2025-01-02", status="failed", prompt="A red fox in SNOW", duration="10",
+         ratio="9:16", template="tpl-a"),
+    _row(3, "2025-01-03", prompt="city at night", duration="10", inference=25.0,
+         template="tpl-b"),
+    _row(4, "2025-02-01", prompt="waves again", ratio="9:16", inference=18.0),
+    _row(5, "2025-02-02", status="interrupted", prompt="lost one"),
+]
+
+
+def annotate_sample(history) -> None:
+    history.annotate("id1", favourite=True, rating=5, review_status="approved",
+                     tags="beach, summer")
+    history.annotate("id3", rating=3, review_status="rejected", notes="Too dark")
+    history.annotate("id4", hidden=True)
+
+
 def fill(log: HistoryLog) -> HistoryLog:
-    """Five generations over two months, three of them annotated, one hidden."""
-    write_log(log.path, [
-        _row(1, "2025-01-01", prompt="Waves crashing on the shore", inference=12.0,
-             template="tpl-a"),
-        _row(2, "2025-01-02", status="failed", prompt="A red fox in SNOW", duration="10",
-             ratio="9:16", template="tpl-a"),
-        _row(3, "2025-01-03", prompt="city at night", duration="10", inference=25.0,
-             template="tpl-b"),
-        _row(4, "2025-02-01", prompt="waves again", ratio="9:16", inference=18.0),
-        _row(5, "2025-02-02", status="interrupted", prompt="lost one"),
-    ])
-    log.annotate("id1", favourite=True, rating=5, review_status="approved",
-                 tags="beach, summer")
-    log.annotate("id3", rating=3, review_status="rejected", notes="Too dark")
-    log.annotate("id4", hidden=True)
+    """The sample log: `SAMPLE_ROWS`, annotated."""
+    write_log(log.path, SAMPLE_ROWS)
+    annotate_sample(log)
     return log
+
+
+def made(history, by: str = "cy@acme.com", *, duration="5", outcome="succeeded") -> str:
+    """One generation `by` someone, ending as `outcome` (or still pending)."""
+    gen_id = history.record_pending(request(duration=duration), created_by=by)
+    if outcome == "succeeded":
+        history.record_success(gen_id, result(), elapsed_s=3)
+    elif outcome == "failed":
+        history.record_failure(gen_id, ServerError("no"), elapsed_s=3)
+    elif outcome == "possibly billed":
+        history.record_failure(gen_id, OutcomeUnknownError("no answer"), elapsed_s=3)
+    return gen_id

@@ -16,20 +16,11 @@ import pytest
 from kling.errors import InsufficientCreditsError, OutcomeUnknownError, ServerError
 from kling.history import ANNOTATION_FIELDS, AUTHOR_COLUMNS, HISTORY_COLUMNS, HistoryQuery
 from kling.storage.process import process_owner
-from tests.history.support import ROOT, _row, request, result
+from tests.history.support import (
+    ROOT, SAMPLE_ROWS, annotate_sample, made, request, result,
+)
 
 from .conftest import again, put_rows
-
-
-def made(history, by="cy@acme.com", *, duration="5", outcome="succeeded") -> str:
-    gen_id = history.record_pending(request(duration=duration), created_by=by)
-    if outcome == "succeeded":
-        history.record_success(gen_id, result(), elapsed_s=3)
-    elif outcome == "failed":
-        history.record_failure(gen_id, ServerError("no"), elapsed_s=3)
-    elif outcome == "possibly billed":
-        history.record_failure(gen_id, OutcomeUnknownError("no answer"), elapsed_s=3)
-    return gen_id
 
 
 # -- a generation's life -------------------------------------------------------------------
@@ -185,20 +176,8 @@ def test_the_trail_says_who_did_what_in_order(history):
 @pytest.fixture
 def filled(history):
     """Five generations over two months, three of them annotated, one hidden."""
-    put_rows(history, [
-        _row(1, "2025-01-01", prompt="Waves crashing on the shore", inference=12.0,
-             template="tpl-a"),
-        _row(2, "2025-01-02", status="failed", prompt="A red fox in SNOW", duration="10",
-             ratio="9:16", template="tpl-a"),
-        _row(3, "2025-01-03", prompt="city at night", duration="10", inference=25.0,
-             template="tpl-b"),
-        _row(4, "2025-02-01", prompt="waves again", ratio="9:16", inference=18.0),
-        _row(5, "2025-02-02", status="interrupted", prompt="lost one"),
-    ])
-    history.annotate("id1", favourite=True, rating=5, review_status="approved",
-                     tags="beach, summer")
-    history.annotate("id3", rating=3, review_status="rejected", notes="Too dark")
-    history.annotate("id4", hidden=True)
+    put_rows(history, SAMPLE_ROWS)
+    annotate_sample(history)
     return history
 
 
