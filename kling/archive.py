@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlparse
@@ -39,6 +40,8 @@ DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 #: `retry_missing` leaves generations that finished less than this long ago to their
 #: own job, which may be downloading the video right now (here or in another process).
 RETRY_MIN_AGE_S = 10 * 60
+#: Older provider links are gone: hosts of the model keep results from an hour to 30 days.
+RETRY_WINDOW_DAYS = 30
 _CHUNK = 1024 * 1024
 #: Content types a video may be served with. Blob stores often say "octet-stream".
 _ACCEPTED_TYPES = ("video/", "application/octet-stream", "binary/octet-stream",
@@ -272,9 +275,10 @@ class VideoArchive:
 
 
 def retry_candidates(history: "HistoryStore", min_age_s: float) -> pd.DataFrame:
-    """The visible succeeded generations with a provider link that an archive may fetch
-    again: not one whose job may be downloading it right now."""
-    wanted = history.query(HistoryQuery(statuses=("succeeded",)))
+    """The visible succeeded generations of the last `RETRY_WINDOW_DAYS` with a provider
+    link that an archive may fetch again: not one whose job may be downloading it now."""
+    since = date.today() - timedelta(days=RETRY_WINDOW_DAYS)
+    wanted = history.query(HistoryQuery(statuses=("succeeded",), date_from=since))
     wanted = wanted[wanted["video_url"] != ""]
     # A success with neither a path nor an archive error logged may still be
     # downloading in its job (which logs one of them when done): leave it alone until

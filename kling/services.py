@@ -213,8 +213,16 @@ def open_worker(settings: Settings | None = None, *, concurrency: int | None = N
         raise SettingsError("KLING_DATABASE_URL is not set: a worker runs the jobs a team "
                             "studio queued in its database.")
     history = DatabaseHistory(database, price_per_second=settings.price_per_second)
-    return Worker(database, _client(settings), history, open_archive(settings),
+    archive = open_archive(settings)
+    catch_up(archive, history)
+    return Worker(database, _client(settings), history, archive,
                   concurrency=concurrency or settings.max_concurrency)
+
+
+def catch_up(archive: VideoStore, history: HistoryStore) -> None:
+    """Fetch again, in the background, the videos whose download failed earlier."""
+    threading.Thread(target=_retry_downloads, args=(archive, history),
+                     name="kling-archive-retry", daemon=True).start()
 
 
 def _retry_downloads(archive: VideoStore, history: HistoryStore) -> None:
@@ -242,7 +250,8 @@ def open_studio(
     Any part given is used as it is and the rest is built around it; the job queue is
     always built here, on the client, history and archive in use.
     With `retry_downloads`, videos whose download failed earlier are fetched again in
-    the background, once per start, so the archive catches up without anyone waiting.
+    the background, once per start, so the archive catches up without anyone waiting
+    (by the workers, where they run the jobs).
     With `jobs_here` this process runs its own generations even beside a team database
     (a command that waits for its result), instead of queueing them for the workers.
     """
@@ -258,9 +267,9 @@ def open_studio(
     if templates is None:
         templates = open_templates(settings, database)
     queue = _queue(settings, None if jobs_here else database, client, history, archive)
-    if retry_downloads:
-        threading.Thread(target=_retry_downloads, args=(archive, history),
-                         name="kling-archive-retry", daemon=True).start()
+    # Where workers run the jobs, they catch up too: a replica only queues and reads.
+    if retry_downloads and isinstance(queue, JobQueue):
+        catch_up(archive, history)
     storyboards = StoryboardLibrary(settings.data_dir)
     return Studio(
         settings=settings,
