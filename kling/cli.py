@@ -236,19 +236,19 @@ def cmd_history(args: argparse.Namespace) -> int:
         return fail(str(exc), EXIT_FAILED)
     query = HistoryQuery(text=args.search or "",
                          statuses=tuple(args.status or ()))
-    frame = log.query(query)
     if args.action == "list":
-        shown = frame.head(args.limit).copy()
+        shown = log.page(query, 0, args.limit).copy()
         for name in shown.columns:  # before the layout is measured
             if shown[name].dtype == object or str(shown[name].dtype) == "string":
                 shown[name] = shown[name].map(
                     lambda value: terminal_safe(value) if isinstance(value, str) else value)
         print(terminal_safe(format_table(shown), lines=True))
     elif args.action == "stats":
-        print(terminal_safe(format_stats(log.stats(frame)), lines=True))
+        print(terminal_safe(format_stats(log.stats(query=query)), lines=True))
     else:
         if not args.out:
             return fail("export needs --out FILE", EXIT_BAD_INPUT)
+        frame = log.query(query)
         data = export_json(frame) if args.out.lower().endswith(".json") else export_csv(frame)
         try:
             Path(args.out).write_bytes(data)
