@@ -60,6 +60,8 @@ log = logging.getLogger("kling.db.history")
 T = TypeVar("T")
 
 _NAME = "history"
+#: Figures kept for one version of the history (counts of the queries people ask, ...).
+_KEPT_AT_MOST = 256
 g, a = generations.c, annotation_latest.c
 
 #: What a row of the frame is made of, in `HistoryLog.load()`'s column order.
@@ -269,7 +271,7 @@ class DatabaseHistory:
             version = connection.execute(sa.select(store_versions.c.version).where(
                 store_versions.c.name == _NAME)).scalar_one()
             with self._lock:
-                if version != self._version:
+                if version != self._version or len(self._computed) > _KEPT_AT_MOST:
                     self._version, self._computed = version, {}
                 if key not in self._computed:
                     self._computed[key] = compute(connection)
@@ -314,7 +316,7 @@ class DatabaseHistory:
         """How many generations match `q` (default: everything visible)."""
         q = q or HistoryQuery()
         tz = local_timezone()
-        return self._read(lambda c: int(c.execute(
+        return self._computed_once(("count", q), lambda c: int(c.execute(
             sa.select(sa.func.count()).select_from(JOINED).where(*where(q, tz))).scalar_one()))
 
     def page(self, q: HistoryQuery, offset: int, limit: int) -> pd.DataFrame:

@@ -2,13 +2,16 @@
 `generations` joined to `annotation_latest`, with the answers `apply_query` gives the
 CSV log's frame.
 
-Text search is a case-insensitive substring test (`strpos`, never a pattern: a person's
-`%` or `(` is only a character) over prompts, notes, tags and ids. A generation never
+Text search is a case-insensitive substring test over prompts, notes, tags and ids: a
+`LIKE '%...%'` whose `%`, `_` and backslash are escaped (a person's `%` is only a character),
+over the same expressions the trigram indexes of migration 0005 hold, so a search of
+a million generations reads only the rows that may match. A generation never
 annotated has no `annotation_latest` row, so every annotation is read with its default.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta, tzinfo
 
 import sqlalchemy as sa
@@ -19,6 +22,13 @@ from ..history.query import POSSIBLY_BILLED_STATUS, HistoryQuery
 from .tables import annotation_latest, generations
 
 g, a = generations.c, annotation_latest.c
+
+#: The searched text of each table, exactly as the indexes of migration 0005 hold it.
+PROMPT_TEXT = sa.literal_column("lower(coalesce(generations.prompt, '') || chr(31) || "
+                                "generations.id)")
+NOTES_TEXT = sa.literal_column("lower(annotation_latest.notes || chr(31) || "
+                               "annotation_latest.tags)")
+_LIKE_SPECIAL = re.compile(r"[\\%_]")
 
 #: Both tables as one: every generation, with its annotations where it has any.
 JOINED = generations.outerjoin(annotation_latest, a.gen_id == g.id)
@@ -39,8 +49,10 @@ def where(q: HistoryQuery, tz: tzinfo) -> list[ColumnElement[bool]]:
         conditions.append(sa.not_(hidden))
     needle = q.text.strip().lower()
     if needle:
-        haystack = sa.func.lower(sa.func.concat_ws("\x1f", g.prompt, a.notes, a.tags, g.id))
-        conditions.append(sa.func.strpos(haystack, needle) > 0)
+        pattern = "%" + _LIKE_SPECIAL.sub(r"\\\g<0>", needle) + "%"
+        conditions.append(g.id.in_(sa.union(
+            sa.select(g.id).where(PROMPT_TEXT.like(pattern)),
+            sa.select(a.gen_id).where(NOTES_TEXT.like(pattern)))))
     if q.statuses:
         status = g.status.in_(q.statuses)
         if POSSIBLY_BILLED_STATUS in q.statuses:  # `kling.billing`'s rule, in SQL
@@ -66,7 +78,8 @@ def where(q: HistoryQuery, tz: tzinfo) -> list[ColumnElement[bool]]:
     return conditions
 
 
-#: Newest first; among equal times the later id (ids sort by time); unknown times last.
+#: Newest first; among equal times the later id (ids sort by time); unknown times last
+#: (the order of the index `generations_newest`).
 _NEWEST = (g.created_at.desc().nulls_last(), g.id.desc())
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger, Boolean, Column, DateTime, Float, ForeignKey, Index, MetaData, Table, Text,
+    text,
 )
 from sqlalchemy.types import TypeEngine
 
@@ -43,6 +44,11 @@ generations = Table(
              nullable=name not in ("id", "status"))
       for name in HISTORY_COLUMNS),
     Index("generations_created_at", "created_at"),
+    Index("generations_newest", text("created_at DESC NULLS LAST"), text("id DESC")),
+    # Trigram index of the searched text (migration 0005 makes it where `pg_trgm` may be
+    # added; `kling.db.history_query` asks for the same expression).
+    Index("generations_text", text("lower(coalesce(prompt, '') || chr(31) || id) "
+                                   "gin_trgm_ops"), postgresql_using="gin"),
     Index("generations_status", "status"),
     Index("generations_created_by", "created_by"),
 )
@@ -67,6 +73,8 @@ annotation_latest = Table(
     *(Column(name, _LATEST_TYPES.get(name, Text()), nullable=name not in _LATEST_DEFAULTS,
              server_default=_LATEST_DEFAULTS.get(name))
       for name in (*ANNOTATION_FIELDS, *AUTHOR_COLUMNS)),
+    Index("annotation_latest_text", text("lower(notes || chr(31) || tags) gin_trgm_ops"),
+          postgresql_using="gin"),
 )
 
 store_versions = Table(
