@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .history import Commitments, HistoryQuery, HistoryStats, TrailEvent
+    from .history.stats import Spend
+    from .timing import Expectation
     from .people.budgets import Budgets
     from .jobs import Job
     from .models import GenerationRequest, GenerationResult, RateLimit
@@ -80,6 +82,10 @@ class HistoryStore(HistoryWriter, Protocol):
 
     def spend_by_person_month(self, df: pd.DataFrame | None = None, *,
                               query: HistoryQuery | None = None) -> pd.DataFrame: ...
+
+    def spend(self) -> Spend: ...
+
+    def expected_times(self) -> Mapping[str, Expectation]: ...
 
     def people(self) -> list[str]: ...
 

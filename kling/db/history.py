@@ -45,15 +45,16 @@ from ..history.schema import (
     ID_PATTERN, TIME_COLUMNS, check_id,
 )
 from ..history.stats import (
-    Commitments, HistoryStats, compute_stats, month_commitments, spend_by_person_month,
+    Commitments, HistoryStats, Spend, compute_stats, month_commitments, spend_by_person_month,
 )
 from ..history.store import plain_row
 from ..history.trail import TrailEvent, trail_of
 from ..models import MODEL_NAME, GenerationRequest, GenerationResult
+from ..timing import Expectation
 from ..storage.process import owner_alive
 from .engine import unreachable
 from .history_query import JOINED, favourite, hidden, order_by, review_status, where
-from .history_stats import sql_stats, template_table
+from .history_stats import sql_expected, sql_spend, sql_stats, template_table
 from .tables import annotation_latest, annotations, generations, jobs, store_versions
 
 log = logging.getLogger("kling.db.history")
@@ -350,6 +351,18 @@ class DatabaseHistory:
                                                   day, tz))
         return self._computed_once(("stats", day), lambda c: sql_stats(
             c, [sa.not_(hidden)], self.price_per_second, day, tz))
+
+    def spend(self, today: date | None = None) -> Spend:
+        """Confirmed spend today and this month, possibly billed apart, of the visible
+        generations; kept while unchanged."""
+        tz = local_timezone()
+        day = today or datetime.now(tz).date()
+        return self._computed_once(("spend", day), lambda c: sql_spend(
+            c, [sa.not_(hidden)], self.price_per_second, day, tz))
+
+    def expected_times(self) -> dict[str, Expectation]:
+        """Measured inference times per duration; kept while unchanged."""
+        return self._computed_once("expected", lambda c: sql_expected(c, [sa.not_(hidden)]))
 
     def people(self) -> list[str]:
         """Everyone a generation names as its maker (`created_by`), sorted."""

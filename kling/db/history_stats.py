@@ -12,7 +12,7 @@ histogram are read as values, a sample of at most `HISTOGRAM_SAMPLE` of them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, tzinfo
+from datetime import date, datetime, tzinfo
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from ..billing import UNKNOWN_OUTCOME
 from ..history.stats import (
-    TEMPLATE_STATS_COLUMNS, HistoryStats, per_month_of, spend_on,
+    TEMPLATE_STATS_COLUMNS, HistoryStats, Spend, per_month_of, spend_on,
 )
 from ..timing import MIN_SAMPLES, Expectation
 from .history_query import JOINED
@@ -43,15 +43,49 @@ def _sum(condition: sa.ColumnElement, value: sa.ColumnElement | int = 1) -> sa.C
     return sa.func.coalesce(sa.func.sum(sa.case((condition, value), else_=0)), 0)
 
 
+def _money(price_per_second: float) -> tuple[sa.ColumnElement, sa.ColumnElement]:
+    """A succeeded generation's spend, and a possibly billed one's estimate."""
+    estimate = sa.func.coalesce(_SECONDS, 0) * price_per_second
+    return (sa.func.coalesce(g.cost_usd, estimate),
+            sa.case((g.cost_usd > 0, g.cost_usd), else_=estimate))
+
+
+def _day(tz: tzinfo) -> sa.ColumnElement:
+    zone = getattr(tz, "key", None) or "UTC"
+    return sa.cast(sa.func.timezone(zone, g.created_at), sa.Date)
+
+
+def sql_spend(connection: Connection, conditions: Iterable[sa.ColumnElement[bool]],
+              price_per_second: float, today: date, tz: tzinfo) -> Spend:
+    """`Spend` of the generations meeting `conditions`: this month's rows (by the time
+    index) and the possibly billed ones (by the status index), not the whole history."""
+    conditions = list(conditions)
+    spend, unsure_cost = _money(price_per_second)
+    month_start = datetime(today.year, today.month, 1, tzinfo=tz)
+    this_month, on_today = connection.execute(
+        sa.select(_sum(_SUCCEEDED, spend), _sum(sa.and_(_SUCCEEDED, _day(tz) == today), spend))
+        .select_from(JOINED).where(*conditions, g.created_at >= month_start,
+                                   _day(tz) <= today)).one()
+    count, usd = connection.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(unsure_cost), 0))
+        .select_from(JOINED).where(*conditions, g.status.in_(("interrupted", "failed")),
+                                   _UNSURE)).one()
+    return Spend(today=round(float(on_today), 2), this_month=round(float(this_month), 2),
+                 possibly_billed=int(count), possibly_billed_usd=round(float(usd), 2))
+
+
+def sql_expected(connection: Connection, conditions: Iterable[sa.ColumnElement[bool]]
+                 ) -> dict[str, Expectation]:
+    """Measured inference times per duration of the generations meeting `conditions`."""
+    return _expected(connection, [*conditions, _SUCCEEDED, g.inference_s.is_not(None)])
+
+
 def sql_stats(connection: Connection, conditions: Iterable[sa.ColumnElement[bool]],
               price_per_second: float, today: date, tz: tzinfo) -> HistoryStats:
     """The figures of the generations meeting `conditions`."""
     conditions = list(conditions)
-    estimate = sa.func.coalesce(_SECONDS, 0) * price_per_second
-    spend = sa.func.coalesce(g.cost_usd, estimate)
-    unsure_cost = sa.case((g.cost_usd > 0, g.cost_usd), else_=estimate)
-    zone = getattr(tz, "key", None) or "UTC"
-    day = sa.cast(sa.func.timezone(zone, g.created_at), sa.Date).label("date")
+    spend, unsure_cost = _money(price_per_second)
+    day = _day(tz).label("date")
     rows = connection.execute(
         sa.select(day, sa.func.count().label("generations"),
                   _sum(_SUCCEEDED).label("succeeded"), _sum(_FAILED).label("failed"),

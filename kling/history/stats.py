@@ -53,6 +53,22 @@ class HistoryStats:
     expected_times: dict[str, Expectation] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Spend:
+    """What the sidebar shows of the visible generations: confirmed spend today and this
+    month, and the possibly billed ones apart (see `HistoryStats`)."""
+
+    today: float = 0.0
+    this_month: float = 0.0
+    possibly_billed: int = 0
+    possibly_billed_usd: float = 0.0
+
+    @classmethod
+    def of(cls, stats: HistoryStats) -> "Spend":
+        return cls(stats.spend_today, stats.spend_this_month, stats.possibly_billed,
+                   stats.possibly_billed_usd)
+
+
 TEMPLATE_STATS_COLUMNS = ("template_id", "uses", "success_rate", "avg_rating", "last_used")
 
 

@@ -41,8 +41,9 @@ from .query import HistoryQuery, apply_query
 from .schema import (
     ANNOTATION_COLUMNS, ANNOTATION_FIELDS, AUTHOR_COLUMNS, HISTORY_COLUMNS, check_id,
 )
+from ..timing import Expectation
 from .stats import (
-    Commitments, HistoryStats, compute_stats, month_commitments, spend_by_person_month,
+    Commitments, HistoryStats, Spend, compute_stats, month_commitments, spend_by_person_month,
     template_stats,
 )
 from .trail import TrailEvent, trail_of
@@ -222,6 +223,14 @@ class HistoryLog:
             return compute_stats(visible, self.price_per_second, today=day)
 
         return self._frames.derived(day, visible_stats)
+
+    def spend(self, today: date | None = None) -> Spend:
+        """Confirmed spend today and this month, possibly billed apart (`stats`)."""
+        return Spend.of(self.stats(today=today))
+
+    def expected_times(self) -> dict[str, Expectation]:
+        """Measured inference times per duration (`kling.timing`)."""
+        return self.stats().expected_times
 
     # -- people -------------------------------------------------------------------------
     def people(self) -> list[str]:

@@ -56,7 +56,7 @@ def _expected_times(_studio: Studio, data_dir: str) -> Mapping[str, Expectation]
     log, and asking the log means reading it again. These times move slowly, so one
     read a minute serves everyone.
     """
-    return _studio.history.stats().expected_times
+    return _studio.history.expected_times()
 
 
 def _progress(studio: Studio, job: Job, now: float) -> None:

@@ -10,8 +10,9 @@ import streamlit as st
 
 from kling.billing import POSSIBLY_BILLED
 from kling.errors import KlingError
-from kling.history import HistoryLog, HistoryStats
+from kling.history.stats import Spend
 from kling.services import Studio
+from kling.stores import HistoryStore
 from kling.people import usd
 from kling.ui.state import leave_legacy_pages_mode, owner, shared_history, studio
 from kling.ui.text import literal
@@ -79,22 +80,22 @@ def _jobs_running(studio: Studio, owner: str) -> None:
 
 
 class _SharedStats:
-    """The last statistics of one log, and when the read behind them began."""
+    """The last spend of one history, and when the read behind it began."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.stats: HistoryStats | None = None
+        self.spend: Spend | None = None
         self.read_from = float("-inf")
 
 
-_shared_stats: "weakref.WeakKeyDictionary[HistoryLog, _SharedStats]" = \
+_shared_stats: "weakref.WeakKeyDictionary[HistoryStore, _SharedStats]" = \
     weakref.WeakKeyDictionary()
 _shared_stats_lock = threading.Lock()
 
 
-def _spend(history: HistoryLog) -> HistoryStats:
-    """The log's statistics, as fresh as asking the log (read after this call began),
-    with one computation serving every session that asked while it ran.
+def _spend(history: HistoryStore) -> Spend:
+    """The history's spend, as fresh as asking it (read after this call began), with
+    one computation serving every session that asked while it ran.
 
     Every page run shows the spend. While jobs run the log changes every few seconds,
     and each change makes the next `stats()` read the whole log again; sessions asking
@@ -104,11 +105,11 @@ def _spend(history: HistoryLog) -> HistoryStats:
     with _shared_stats_lock:
         shared = _shared_stats.setdefault(history, _SharedStats())
     with shared.lock:
-        if shared.stats is None or shared.read_from < asked:
+        if shared.spend is None or shared.read_from < asked:
             started = time.monotonic()
-            shared.stats = history.stats()
+            shared.spend = history.spend()
             shared.read_from = started
-        return shared.stats
+        return shared.spend
 
 
 def render_sidebar(studio: Studio, owner: str) -> None:
@@ -125,12 +126,12 @@ def render_sidebar(studio: Studio, owner: str) -> None:
         _key_status(studio)
         _jobs_running(studio, owner)
 
-        stats = _spend(shared_history())
-        st.metric("Spend today", f"${stats.spend_today:,.2f}")
-        st.metric("Spend this month", f"${stats.spend_this_month:,.2f}")
-        if stats.possibly_billed:
-            st.metric(f"{POSSIBLY_BILLED.capitalize()}", f"${stats.possibly_billed_usd:,.2f}",
-                      help=f"{stats.possibly_billed} generation(s) were sent but no answer came "
+        spend = _spend(shared_history())
+        st.metric("Spend today", f"${spend.today:,.2f}")
+        st.metric("Spend this month", f"${spend.this_month:,.2f}")
+        if spend.possibly_billed:
+            st.metric(f"{POSSIBLY_BILLED.capitalize()}", f"${spend.possibly_billed_usd:,.2f}",
+                      help=f"{spend.possibly_billed} generation(s) were sent but no answer came "
                            "back, so Firemoon may have made and charged them. Not counted "
                            "in the spend above; check your Firemoon account.")
         _budget(studio)

@@ -417,3 +417,18 @@ def test_a_storyboards_takes_and_every_templates_use(history):
     assert len(table) == 12 and set(table["uses"]) == {1}
     assert list(table.columns) == ["template_id", "uses", "success_rate", "avg_rating",
                                    "last_used"]
+
+
+def test_the_sidebars_spend_and_the_panels_expected_times(history):
+    for n in range(5):
+        made(history)
+    made(history, outcome="possibly billed")
+    hidden = made(history, duration="10")
+    history.annotate(hidden, hidden=True)
+    spend, stats = history.spend(), history.stats()
+    assert (spend.today, spend.this_month, spend.possibly_billed,
+            spend.possibly_billed_usd) == (stats.spend_today, stats.spend_this_month,
+                                           stats.possibly_billed, stats.possibly_billed_usd)
+    assert spend.this_month == pytest.approx(7.0) and spend.possibly_billed == 1
+    assert history.expected_times() == stats.expected_times
+    assert history.expected_times()["5"].samples == 5
