@@ -53,7 +53,9 @@ from ..models import MODEL_NAME, GenerationRequest, GenerationResult
 from ..timing import Expectation
 from ..storage.process import owner_alive
 from .engine import unreachable
-from .history_query import JOINED, favourite, hidden, order_by, review_status, where
+from .history_query import (
+    JOINED, VISIBLE, favourite, hidden, noted, order_by, review_status, text_pattern, where,
+)
 from .history_stats import sql_expected, sql_spend, sql_stats, template_table
 from .tables import annotation_latest, annotations, generations, jobs, store_versions
 
@@ -63,6 +65,8 @@ T = TypeVar("T")
 _NAME = "history"
 #: Figures kept for one version of the history (counts of the queries people ask, ...).
 _KEPT_AT_MOST = 256
+#: Past this many annotated matches, a search asks for them inside the query instead.
+_NOTED_AT_MOST = 5_000
 g, a = generations.c, annotation_latest.c
 
 #: What a row of the frame is made of, in `HistoryLog.load()`'s column order.
@@ -309,23 +313,34 @@ class DatabaseHistory:
     def query(self, q: HistoryQuery | None = None) -> pd.DataFrame:
         """The generations matching `q` (default: everything visible), in its sort order."""
         q = q or HistoryQuery()
-        tz = local_timezone()
-        return self._read(lambda c: self._frame(c, conditions=where(q, tz),
+        return self._read(lambda c: self._frame(c, conditions=self._where(c, q),
                                                 order=order_by(q)))
+
+    @staticmethod
+    def _where(connection: Connection, q: HistoryQuery) -> list[sa.ColumnElement[bool]]:
+        """`where(q)`, the few ids whose notes or tags match asked first, so that both
+        text indexes serve a search."""
+        pattern = text_pattern(q)
+        ids = None
+        if pattern:
+            found = connection.execute(noted(pattern).limit(_NOTED_AT_MOST + 1)).scalars()
+            ids = list(found)
+            ids = ids if len(ids) <= _NOTED_AT_MOST else None
+        return where(q, local_timezone(), ids)
 
     def count(self, q: HistoryQuery | None = None) -> int:
         """How many generations match `q` (default: everything visible)."""
         q = q or HistoryQuery()
-        tz = local_timezone()
         return self._computed_once(("count", q), lambda c: int(c.execute(
-            sa.select(sa.func.count()).select_from(JOINED).where(*where(q, tz))).scalar_one()))
+            sa.select(sa.func.count()).select_from(generations).where(*self._where(c, q))
+        ).scalar_one()))
 
     def page(self, q: HistoryQuery, offset: int, limit: int) -> pd.DataFrame:
         """`limit` generations matching `q` from the `offset`-th on, in its sort order:
         only they are read."""
-        tz = local_timezone()
-        return self._read(lambda c: self._frame(c, conditions=where(q, tz), order=order_by(q),
-                                                offset=offset, limit=limit))
+        return self._read(lambda c: self._frame(c, conditions=self._where(c, q),
+                                                order=order_by(q), offset=offset,
+                                                limit=limit))
 
     def template_stats(self) -> pd.DataFrame:
         """Per template: uses, success rate, average rating, last use, of every
@@ -350,7 +365,7 @@ class DatabaseHistory:
             return self._read(lambda c: sql_stats(c, where(query, tz), self.price_per_second,
                                                   day, tz))
         return self._computed_once(("stats", day), lambda c: sql_stats(
-            c, [sa.not_(hidden)], self.price_per_second, day, tz))
+            c, [VISIBLE], self.price_per_second, day, tz))
 
     def spend(self, today: date | None = None) -> Spend:
         """Confirmed spend today and this month, possibly billed apart, of the visible
@@ -358,11 +373,11 @@ class DatabaseHistory:
         tz = local_timezone()
         day = today or datetime.now(tz).date()
         return self._computed_once(("spend", day), lambda c: sql_spend(
-            c, [sa.not_(hidden)], self.price_per_second, day, tz))
+            c, [VISIBLE], self.price_per_second, day, tz))
 
     def expected_times(self) -> dict[str, Expectation]:
         """Measured inference times per duration; kept while unchanged."""
-        return self._computed_once("expected", lambda c: sql_expected(c, [sa.not_(hidden)]))
+        return self._computed_once("expected", lambda c: sql_expected(c, [VISIBLE]))
 
     def people(self) -> list[str]:
         """Everyone a generation names as its maker (`created_by`), sorted."""
