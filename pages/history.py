@@ -7,7 +7,7 @@ from kling.ui.history_dialogs import open_requested_dialog
 from kling.ui.history_export import render_exports
 from kling.history import HistoryQuery
 from kling.ui.history_view import (
-    render_empty_log, render_filters, render_gallery, render_summary, render_table,
+    matching, render_empty_log, render_filters, render_gallery, render_summary, render_table,
     view_tabs,
 )
 from kling.ui.sidebar import start_page
@@ -22,7 +22,7 @@ if not studio.history.count(HistoryQuery(include_hidden=True)):
     st.stop()
 
 query = render_filters(studio)
-matched = studio.history.count(query)
+matched = matching(studio, query)
 count, export = st.columns([5, 1], vertical_alignment="center")
 with count:
     render_summary(studio, matched, query)

@@ -328,12 +328,19 @@ class DatabaseHistory:
             ids = ids if len(ids) <= _NOTED_AT_MOST else None
         return where(q, local_timezone(), ids)
 
-    def count(self, q: HistoryQuery | None = None) -> int:
-        """How many generations match `q` (default: everything visible)."""
+    def count(self, q: HistoryQuery | None = None, *, at_most: int | None = None) -> int:
+        """How many generations match `q` (default: everything visible); past `at_most`,
+        `at_most + 1`, found without reading the rest of the matches."""
         q = q or HistoryQuery()
-        return self._computed_once(("count", q), lambda c: int(c.execute(
-            sa.select(sa.func.count()).select_from(generations).where(*self._where(c, q))
-        ).scalar_one()))
+
+        def count(connection: Connection) -> int:
+            matches = sa.select(generations.c.id).where(*self._where(connection, q))
+            if at_most is not None:
+                matches = matches.limit(at_most + 1)
+            return int(connection.execute(
+                sa.select(sa.func.count()).select_from(matches.subquery())).scalar_one())
+
+        return self._computed_once(("count", q, at_most), count)
 
     def page(self, q: HistoryQuery, offset: int, limit: int) -> pd.DataFrame:
         """`limit` generations matching `q` from the `offset`-th on, in its sort order:

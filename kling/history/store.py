@@ -190,9 +190,11 @@ class HistoryLog:
             return apply_query(frame, q, haystack)
         return apply_query(self._frames.current(), q)
 
-    def count(self, q: HistoryQuery | None = None) -> int:
-        """How many generations match `q` (default: everything visible)."""
-        return len(self.query(q))
+    def count(self, q: HistoryQuery | None = None, *, at_most: int | None = None) -> int:
+        """How many generations match `q` (default: everything visible); past `at_most`,
+        `at_most + 1` (a page need not count a hundred thousand matches)."""
+        found = len(self.query(q))
+        return found if at_most is None else min(found, at_most + 1)
 
     def page(self, q: HistoryQuery, offset: int, limit: int) -> pd.DataFrame:
         """`limit` generations matching `q` from the `offset`-th on, in its sort order."""

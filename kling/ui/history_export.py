@@ -24,7 +24,7 @@ import streamlit as st
 
 from kling.history import HistoryQuery, export_csv, export_json, spreadsheet_text
 from kling.services import Studio
-from kling.ui.history_format import blank, text
+from kling.ui.history_format import blank, how_many, text
 
 _PROMPT_WORDS = 5
 _SLUG_CHARS = re.compile(r"[^a-z0-9]+")
@@ -91,10 +91,10 @@ def _stamp() -> str:
 
 
 def render_exports(studio: Studio, query: HistoryQuery, matched: int) -> None:
-    """A popover with the filtered rows as CSV (safe for spreadsheets) and as JSON, read
-    from the history only when one is clicked."""
+    """A popover with the filtered rows (`matched` of them, as the page counts them) as
+    CSV (safe for spreadsheets) and as JSON, read from the history only when clicked."""
     with st.popover("Export", icon=":material/download:"):
-        st.caption(f"The {matched:,} generations that match the filters, with every "
+        st.caption(f"The {how_many(matched)} generations that match the filters, with every "
                    "column, notes and ratings included.")
         st.download_button(
             "CSV for spreadsheets", data=lambda: export_csv(studio.history.query(query)),

@@ -244,3 +244,12 @@ def differing_settings(rows: list[Mapping[str, Any]],
     labels = [fact.label for fact in described[0] if fact.setting]
     return [label for label in labels
             if len({next(f.value for f in d if f.label == label) for d in described}) > 1]
+
+
+#: Matches counted at the most: past it the page says "10,000+" (and pages that far).
+COUNT_AT_MOST = 10_000
+
+
+def how_many(matched: int) -> str:
+    """A count of matches as the page says it: "10,000+" past what is counted."""
+    return f"{COUNT_AT_MOST:,}+" if matched > COUNT_AT_MOST else f"{matched:,}"

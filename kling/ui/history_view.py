@@ -35,7 +35,7 @@ from kling.ui.history_detail import (
 )
 from kling.ui.history_export import render_zip_button, spreadsheet_safe
 from kling.ui.history_format import (
-    REVIEW_LABELS, SORT_LABELS, STATUS_FILTER_LABELS, badges,
+    COUNT_AT_MOST, REVIEW_LABELS, SORT_LABELS, STATUS_FILTER_LABELS, badges, how_many,
     settings_line, short, stars, status_text, table_height, when,
 )
 from kling.ui.state import GENERATE_PAGE, generate_link
@@ -183,6 +183,12 @@ def render_empty_log(owner: str) -> None:
                      icon=":material/movie:", query_params=generate_link(owner))
 
 
+def matching(studio: Studio, query: HistoryQuery) -> int:
+    """How many generations `query` lets through, counted up to `COUNT_AT_MOST` (one
+    more means more than that)."""
+    return studio.history.count(query, at_most=None if query.unfiltered else COUNT_AT_MOST)
+
+
 def render_summary(studio: Studio, matched: int, query: HistoryQuery) -> None:
     """How many generations the filters let through, and a way back to all of them."""
     line = st.container(horizontal=True, vertical_alignment="center")
@@ -190,7 +196,7 @@ def render_summary(studio: Studio, matched: int, query: HistoryQuery) -> None:
         line.markdown(f"**{matched:,}** generation{'s' if matched != 1 else ''}")
         return
     total = studio.history.count(HistoryQuery(include_hidden=query.include_hidden))
-    line.markdown(f"**{matched:,}** of {total:,} generations match")
+    line.markdown(f"**{how_many(matched)}** of {total:,} generations match")
     line.button("Clear filters", on_click=clear_filters, type="tertiary",
                 icon=":material/filter_alt_off:", key="clear_filters")
 
@@ -203,7 +209,7 @@ def _render_no_match() -> None:
 def _paged(studio: Studio, query: HistoryQuery, matched: int, size: int, key: str,
            pager: DeltaGenerator) -> pd.DataFrame:
     """The rows of the current page, read alone; the page picker goes into `pager`."""
-    pages = max(1, -(-matched // size))
+    pages = max(1, -(-min(matched, COUNT_AT_MOST) // size))
     if st.session_state.get(key, 1) > pages:  # fewer rows than a moment ago
         st.session_state[key] = pages
     with pager:
@@ -211,7 +217,7 @@ def _paged(studio: Studio, query: HistoryQuery, matched: int, size: int, key: st
                                width="stretch") if pages > 1 else 1
         start = (number - 1) * size
         if pages > 1:
-            st.caption(f"{start + 1:,}–{min(start + size, matched):,} of {matched:,}")
+            st.caption(f"{start + 1:,}–{min(start + size, matched):,} of {how_many(matched)}")
     return studio.history.page(query, start, size)
 
 

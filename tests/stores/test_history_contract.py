@@ -432,3 +432,9 @@ def test_the_sidebars_spend_and_the_panels_expected_times(history):
     assert spend.this_month == pytest.approx(7.0) and spend.possibly_billed == 1
     assert history.expected_times() == stats.expected_times
     assert history.expected_times()["5"].samples == 5
+
+
+def test_a_count_can_stop_past_a_bound(filled):
+    assert filled.count(HistoryQuery(), at_most=2) == 3  # more than two
+    assert filled.count(HistoryQuery(), at_most=10) == 4
+    assert filled.count(HistoryQuery(text="waves"), at_most=0) == 1
