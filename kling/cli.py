@@ -319,14 +319,17 @@ def _transfer(engine, settings: Settings, args: argparse.Namespace) -> int:
             f"Imported from {folder}: {counted(moved.generations, 'generation')} "
             f"({moved.already_there:,} were there already), "
             f"{counted(moved.annotations, 'annotation')}, "
-            f"{counted(moved.videos, 'video')}, {counted(moved.templates, 'template')}"
+            f"{counted(moved.videos, 'video')}, {counted(moved.templates, 'template')}, "
+            f"{counted(moved.storyboards, 'storyboard')}"
             f"{', the budgets' if moved.budgets else ''}."))
     else:
         moved = export_folder(engine, Path(args.out), archive)
         print(terminal_safe(
             f"Exported to {args.out}: {counted(moved.generations, 'generation')}, "
             f"{counted(moved.annotations, 'annotation')}, {counted(moved.videos, 'video')}, "
-            f"{counted(moved.templates, 'template')}{', the budgets' if moved.budgets else ''}."))
+            f"{counted(moved.templates, 'template')}, "
+            f"{counted(moved.storyboards, 'storyboard')}"
+            f"{', the budgets' if moved.budgets else ''}."))
     return EXIT_OK
 
 

@@ -6,8 +6,8 @@ else receives a client and never asks which server is behind it.
 
 It is also the one place that chooses the stores (`kling.stores`): the files in the data
 folder, or, where `KLING_DATABASE_URL` names a team database, its history, jobs (run by
-`python -m kling worker`), templates and budgets, and with `KLING_VIDEO_STORE` a bucket
-for the videos; storyboards stay in the data folder. What a person may do with them is
+`python -m kling worker`), templates, storyboards and budgets, and with
+`KLING_VIDEO_STORE` a bucket for the videos. What a person may do with them is
 `Studio.for_person` (`kling.people`). Tests and other callers hand in any part they
 built themselves (a client against a scripted server, a store in a temporary folder)
 and get the rest wired as the studio wires it.
@@ -170,6 +170,14 @@ def open_templates(settings: Settings, database: "Engine | None") -> TemplateLib
     return TemplateLibrary(settings.data_dir, records=LibraryRow(database, settings.data_dir))
 
 
+def _storyboards(settings: Settings, database: "Engine | None") -> StoryboardStore:
+    if database is None:
+        return StoryboardLibrary(settings.data_dir)
+    from .db.storyboards import DatabaseStoryboards
+
+    return DatabaseStoryboards(database, settings.data_dir)
+
+
 def _budgets(settings: Settings, database: "Engine | None") -> BudgetStore:
     if database is None:
         return BudgetFile(settings.data_dir)
@@ -270,7 +278,7 @@ def open_studio(
     # Where workers run the jobs, they catch up too: a replica only queues and reads.
     if retry_downloads and isinstance(queue, JobQueue):
         catch_up(archive, history)
-    storyboards = StoryboardLibrary(settings.data_dir)
+    storyboards = _storyboards(settings, database)
     return Studio(
         settings=settings,
         demo=settings.demo,

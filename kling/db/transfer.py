@@ -6,12 +6,13 @@ generation already in the database is left as the database has it, and an annota
 row already there (same generation, field, value, time and author) is not added again.
 Each generation's latest annotations are then worked out again from every row it has.
 The folder's templates join the team's library (a template the team has already, by
-id, is left as the team has it, every version of the others is kept), and its budgets
-become the team's when the team has set none.
+id, is left as the team has it, every version of the others is kept), so do its
+storyboards with their logos, and its budgets become the team's when the team has set
+none.
 
 `export_folder` writes the files a one-person studio reads (`history.csv` in the log's
 own format, which pandas reads directly, `annotations.csv`, `templates.json`,
-`budgets.json` and the videos), into a folder that does not hold a history yet, each
+`budgets.json`, the storyboards and the videos), into a folder that does not hold a history yet, each
 file whole or not at all.
 """
 
@@ -37,11 +38,13 @@ from ..history.annotations import latest_annotations, merge_annotations
 from ..history.csvformat import encode
 from ..people.budgets import BudgetFile, Budgets
 from ..storage.atomic import replacing
+from ..storyboards.library import StoryboardLibrary, Storyboards
 from ..templates.file_format import versions_to_json
 from ..templates.files import write_atomically
 from ..templates.library_file import LibraryFile
 from .budgets import DatabaseBudgets
 from .engine import unreachable
+from .storyboards import DatabaseStoryboards
 from .templates import LibraryRow
 from .tables import annotation_latest, annotations, generations, store_versions
 
@@ -59,6 +62,7 @@ class Moved:
     annotations: int = 0
     videos: int = 0
     templates: int = 0
+    storyboards: int = 0
     #: Whether the budgets were copied.
     budgets: bool = False
 
@@ -98,6 +102,7 @@ def import_folder(engine: Engine, data_dir: Path, archive: VideoArchive) -> Move
     """Copy the history, annotations and videos of `data_dir` into the team database
     and `archive`; what was added. `ValueError` when the folder holds no history."""
     data_dir = Path(data_dir)
+    archive_dir = archive.directory.parent
     source = HistoryLog(data_dir)
     if not source.path.exists() and not source.annotations_path.exists():
         raise ValueError(f"{data_dir} holds no history.csv or annotations.csv, so there is "
@@ -122,7 +127,18 @@ def import_folder(engine: Engine, data_dir: Path, archive: VideoArchive) -> Move
         raise unreachable(engine, exc) from exc
     return Moved(generations=len(rows), already_there=len(there), annotations=added,
                  videos=len(videos), templates=_import_templates(engine, data_dir),
+                 storyboards=_copy_storyboards(StoryboardLibrary(data_dir),
+                                               DatabaseStoryboards(engine, archive_dir)),
                  budgets=_import_budgets(engine, data_dir))
+
+
+def _copy_storyboards(source: Storyboards, target: Storyboards) -> int:
+    """Copy the storyboards (and logos) `target` lacks, as they were saved; how many."""
+    copied = 0
+    for board in source.all():
+        logo = source.logo_path(board)
+        copied += target.keep_as_saved(board, logo.read_bytes() if logo else None)
+    return copied
 
 
 def _import_templates(engine: Engine, data_dir: Path) -> int:
@@ -246,8 +262,11 @@ def export_folder(engine: Engine, out_dir: Path, archive: VideoArchive) -> Moved
         caps = DatabaseBudgets(engine).load()
         if caps != Budgets():
             BudgetFile(out_dir).save(caps)
+        boards = _copy_storyboards(DatabaseStoryboards(engine, out_dir),
+                                   StoryboardLibrary(out_dir))
     except SQLAlchemyError as exc:
         raise unreachable(engine, exc) from exc
     except OSError as exc:
         raise HistoryError(f"{out_dir} could not be written ({exc.strerror or exc}).") from exc
-    return Moved(**counts, templates=len(records), budgets=caps != Budgets())
+    return Moved(**counts, templates=len(records), storyboards=boards,
+                 budgets=caps != Budgets())

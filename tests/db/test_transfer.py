@@ -5,6 +5,7 @@ reads alike."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -22,6 +23,8 @@ from kling.db.templates import LibraryRow
 from kling.errors import OutcomeUnknownError, ServerError
 from kling.history import HistoryLog
 from kling.people import BudgetFile, Budgets
+from kling.storyboards import StoryboardLibrary
+from kling.storyboards.model import EndCardPlan
 from kling.templates.library import TemplateLibrary
 from tests.history.support import ROOT, request, result
 from tests.test_cli import Run
@@ -65,6 +68,10 @@ def folder(path: Path) -> HistoryLog:
                           author="cy@acme.com")
     library.update(hero.id, description="second version", author="bo@acme.com")
     BudgetFile(path).save(Budgets.checked(team_usd=250, updated_by="ana@acme.com"))
+    boards = StoryboardLibrary(path)
+    board = boards.create("Summer drop", by="cy@acme.com")
+    logo = boards.save_logo(board.id, b"\x89PNG logo", "acme.png")
+    boards.save(dataclasses.replace(board, end_card=EndCardPlan(title="Acme", logo=logo)))
     return history
 
 
@@ -79,7 +86,7 @@ def test_import_then_export_round_trips(tmp_path, upgraded):
                                KLING_DATABASE_URL=upgraded).out
     assert code == 0, err
     assert ("4 generations (0 were there already), 6 annotations, 1 video, 1 template, "
-            "the budgets.") in out
+            "1 storyboard, the budgets.") in out
 
     engine = db.connect(upgraded)
     history = DatabaseHistory(engine)
@@ -100,14 +107,18 @@ def test_import_then_export_round_trips(tmp_path, upgraded):
     code, out, _ = Run.start(["db", "import", str(source.data_dir)], team,
                              KLING_DATABASE_URL=upgraded).out
     assert code == 0 and ("0 generations (4 were there already), 0 annotations, 0 videos, "
-                          "0 templates.") in out
+                          "0 templates, 0 storyboards.") in out
     assert pd.read_sql("select count(*) as n from annotations", engine)["n"].item() == 6
 
     out_dir = tmp_path / "out"
     code, out, err = Run.start(["db", "export", "--out", str(out_dir)], team,
                                KLING_DATABASE_URL=upgraded).out
     assert code == 0, err
-    assert "4 generations, 6 annotations, 1 video, 1 template, the budgets." in out
+    assert ("4 generations, 6 annotations, 1 video, 1 template, 1 storyboard, "
+            "the budgets.") in out
+    [board] = StoryboardLibrary(out_dir).all()
+    assert board.title == "Summer drop" and board.created_by == "cy@acme.com"
+    assert StoryboardLibrary(out_dir).logo_path(board).read_bytes() == b"\x89PNG logo"
     assert TemplateLibrary(out_dir).versions(hero.id) == library.versions(hero.id)
     assert BudgetFile(out_dir).load().team_usd == 250
     exported = HistoryLog(out_dir).load()
