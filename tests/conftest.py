@@ -86,3 +86,20 @@ def postgres() -> Iterator[LocalCluster]:
 def database_url(postgres: LocalCluster) -> str:
     """A new, empty database for one test."""
     return postgres.create_database()
+
+
+@pytest.fixture(scope="session")
+def schema_template(postgres: LocalCluster) -> str:
+    """A database at this code's schema, upgraded once, that `upgraded` copies."""
+    from kling import db
+
+    engine = db.connect(postgres.create_database("kling_schema_template"))
+    db.upgrade(engine)
+    engine.dispose()
+    return "kling_schema_template"
+
+
+@pytest.fixture
+def upgraded(postgres: LocalCluster, schema_template: str) -> str:
+    """A new database at this code's schema, for one test; its URL."""
+    return postgres.create_database(template=schema_template)

@@ -17,13 +17,7 @@ PAGES = ["pages/generate.py", "pages/storyboard.py", "pages/templates.py", "page
 def backend(request, monkeypatch) -> str:
     """Where the studio keeps its state: the data folder, or a team database."""
     if request.param == "postgres":
-        from kling import db
-
-        url = request.getfixturevalue("database_url")
-        engine = db.connect(url)
-        db.upgrade(engine)
-        engine.dispose()
-        monkeypatch.setenv("KLING_DATABASE_URL", url)
+        monkeypatch.setenv("KLING_DATABASE_URL", request.getfixturevalue("upgraded"))
     return request.param
 
 

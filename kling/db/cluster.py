@@ -62,8 +62,9 @@ class LocalCluster:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, name: str | None = None) -> str:
-        """A new empty database (a fresh name unless given); its URL."""
+    def create_database(self, name: str | None = None, *, template: str | None = None) -> str:
+        """A new database (a fresh name unless given), empty or a copy of the database
+        `template` (which nobody may be connected to); its URL."""
         import sqlalchemy as sa
 
         name = name or "test_" + uuid.uuid4().hex[:12]
@@ -73,7 +74,8 @@ class LocalCluster:
                 exists = connection.execute(sa.text(
                     "select 1 from pg_database where datname = :name"), {"name": name}).scalar()
                 if not exists:
-                    connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+                    copied = f' TEMPLATE "{template}"' if template else ""
+                    connection.execute(sa.text(f'CREATE DATABASE "{name}"{copied}'))
         finally:
             engine.dispose()
         return self.url(name)

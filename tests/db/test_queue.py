@@ -32,9 +32,8 @@ from tests.test_cli import ROOT, cli_env
 
 
 @pytest.fixture
-def engine(database_url) -> Iterator[sa.Engine]:
-    engine = db.connect(database_url)
-    db.upgrade(engine)
+def engine(upgraded) -> Iterator[sa.Engine]:
+    engine = db.connect(upgraded)
     yield engine
     engine.dispose()
 
@@ -146,9 +145,9 @@ WORKER_ENV = {"KLING_SIM_LATENCY": "0"}
 
 
 def test_a_worker_killed_mid_call_leaves_it_possibly_billed_and_never_resent(
-        engine, history, queue, database_url, tmp_path):
+        engine, history, queue, upgraded, tmp_path):
     with simulator(latency=(30.0, 30.0)) as sim:
-        env = cli_env(tmp_path / "data", KLING_DATABASE_URL=database_url,
+        env = cli_env(tmp_path / "data", KLING_DATABASE_URL=upgraded,
                       FIREMOON_BASE_URL=sim.url)
         process = subprocess.Popen([sys.executable, "-m", "kling", "worker"], cwd=ROOT,
                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -185,7 +184,7 @@ def test_a_worker_killed_mid_call_leaves_it_possibly_billed_and_never_resent(
 
 
 def test_a_replica_killed_after_queueing_does_not_touch_the_job(engine, history,
-                                                               database_url, tmp_path):
+                                                               upgraded, tmp_path):
     child = (
         "import sys\n"
         "from kling import db\n"
@@ -197,7 +196,7 @@ def test_a_replica_killed_after_queueing_does_not_touch_the_job(engine, history,
         "job = queue.submit(GenerationRequest.create('A kite', '5', '16:9', 4), owner='me')\n"
         "print(job.id, flush=True)\n"
     )
-    gen_id = subprocess.run([sys.executable, "-c", child, database_url], cwd=ROOT,
+    gen_id = subprocess.run([sys.executable, "-c", child, upgraded], cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True,
                             capture_output=True, text=True).stdout.strip()
     assert history.get(gen_id)["status"] == "pending"  # its replica is gone: still queued

@@ -71,9 +71,9 @@ class Worker(ServerProcess):
 
 
 @pytest.fixture
-def team(tmp_path, database_url) -> Iterator[dict]:
+def team(tmp_path, upgraded) -> Iterator[dict]:
+    database_url = upgraded
     engine = db.connect(database_url)
-    db.upgrade(engine)
     port = free_port()
     simulator = Service(["simulator", "--port", str(port)], {"KLING_SIM_LATENCY": "6"},
                         tmp_path / "simulator.log",

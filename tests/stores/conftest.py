@@ -25,9 +25,8 @@ def utc(monkeypatch):
 
 
 @pytest.fixture
-def engine(request, database_url) -> Iterator[sa.Engine]:
-    engine = db.connect(database_url)
-    db.upgrade(engine)
+def engine(upgraded) -> Iterator[sa.Engine]:
+    engine = db.connect(upgraded)
     yield engine
     engine.dispose()
 

@@ -21,7 +21,6 @@ def library(request, tmp_path) -> TemplateLibrary:
     from kling import db
     from kling.db.templates import LibraryRow
 
-    engine = db.connect(request.getfixturevalue("database_url"))
-    db.upgrade(engine)
+    engine = db.connect(request.getfixturevalue("upgraded"))
     request.addfinalizer(engine.dispose)
     return TemplateLibrary(tmp_path / "data", records=LibraryRow(engine, tmp_path / "data"))
