@@ -164,7 +164,7 @@ def _watcher() -> str:
 
 # -- the server ---------------------------------------------------------------------------
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -174,7 +174,7 @@ class Server:
     """`streamlit run app.py` on a free loopback port, on `data_dir`, with no outside key."""
 
     def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/_stcore/stream"
         env = bench_environ(KLING_STUDIO_DATA_DIR=str(data_dir), KLING_SIM_LATENCY=SIM_LATENCY,

@@ -27,7 +27,7 @@ from streamlit.testing.v1 import AppTest
 
 from bench.bench_history import synthetic_rows, write_synthetic_log
 from bench.bench_history_page import timed_run
-from bench.bench_load import Server
+from bench.bench_load import Server, free_port
 from bench.common import Figure, isolated_settings, table
 from bench.session_client import LightSession
 from kling import db
@@ -162,7 +162,7 @@ def _replica_memory(data_dir: Path, env: dict[str, str]) -> float:
 def run() -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="kling-bench-team-") as tmp:
         root = Path(tmp)
-        cluster = LocalCluster(_free_port())
+        cluster = LocalCluster(free_port())
         try:
             csv_dir = root / "csv"
             write_synthetic_log(csv_dir, CSV_ROWS, archived=True)
@@ -204,14 +204,6 @@ def run() -> list[Figure]:
                           f"{SESSIONS} sessions, {csv_name}", csv_memory, "ratio <= 1",
                           db_memory <= csv_memory, unit="MB"))
     return figures
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":
